@@ -1,0 +1,83 @@
+"""`nma check`: validate evidence and describe the network of every setting x outcome x population."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from .contrasts import CONTRAST_COLUMNS, load_contrasts
+from .evidence import Evidence, load
+from .network import connected_components, study_edges
+
+
+def is_contrast_file(path: Path) -> bool:
+    try:
+        header = path.read_text(encoding="utf-8", errors="replace").splitlines()[0]
+    except (IndexError, OSError):
+        return False
+    cols = {c.strip() for c in header.split(",")}
+    return set(CONTRAST_COLUMNS) <= cols and "hr" not in cols
+
+
+def evidence_networks(evidence: Evidence) -> list[dict]:
+    """One entry per setting x outcome x population that reports HRs: trials, treatments, comparisons, components."""
+    rows = evidence.rows
+    hr = rows[rows["hr"].notna()]
+    out = []
+    for (setting, outcome, population), g in hr.groupby(["setting", "outcome", "population"], sort=True):
+        edges = sorted({tuple(sorted((a, c))) for a, c in zip(g["arm"], g["comparator"])})
+        treatments = sorted(set(g["arm"]) | set(g["comparator"]))
+        trials = sorted(set(g["trial"]))
+        out.append({"setting": setting, "outcome": outcome, "population": population, "trials": trials,
+                    "treatments": treatments, "comparisons": [f"{a} vs {b}" for a, b in edges],
+                    "components": connected_components(edges, treatments),
+                    "analyses": sorted({f"{t}:{a}" for t, a in zip(g["trial"], g["analysis"])})})
+    return out
+
+
+def describe_contrasts(df: pd.DataFrame) -> dict:
+    edges = [(a, b) for _, a, b in study_edges(df)]
+    treatments = sorted(set(df["treatment"]), key=str)
+    return {"trials": sorted(set(df["study"]), key=str), "treatments": treatments,
+            "comparisons": sorted({" vs ".join(sorted((a, b), key=str)) for a, b in edges}),
+            "components": connected_components(edges, treatments)}
+
+
+def format_network(entry: dict, title: str) -> str:
+    comps = entry["components"]
+    status = "connected" if len(comps) == 1 else f"DISCONNECTED ({len(comps)} components: " + \
+        "; ".join("{" + ", ".join(map(str, c)) + "}" for c in comps) + ")"
+    lines = [title,
+             f"  trials ({len(entry['trials'])}): {', '.join(map(str, entry['trials']))}",
+             f"  treatments ({len(entry['treatments'])}): {', '.join(map(str, entry['treatments']))}",
+             f"  comparisons: {', '.join(entry['comparisons'])}",
+             f"  network: {status}"]
+    if len(entry["trials"]) == 1:
+        lines.append("  note: a single trial; heterogeneity (tau) cannot be estimated and nothing is indirect")
+    return "\n".join(lines)
+
+
+def check_paths(paths: list[str]) -> tuple[list[str], list[str]]:
+    """Validate each path (a data folder, an evidence CSV or a contrast CSV). Returns (report lines, warnings)."""
+    lines: list[str] = []
+    caught: list[str] = []
+    for raw in paths or ["data"]:
+        path = Path(raw)
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            if path.is_file() and is_contrast_file(path):
+                df = load_contrasts(path)
+                lines.append(format_network(describe_contrasts(df), f"{path} (contrast table)"))
+            else:
+                data_dir, evidence_file = (path, None) if path.is_dir() or not path.suffix else (path.parent, path)
+                if evidence_file is not None and not (data_dir / "treatments.csv").exists():
+                    data_dir = Path("data")
+                evidence = load(data_dir, evidence_file)
+                lines.append(f"{evidence!r}")
+                for entry in evidence_networks(evidence):
+                    title = f"{entry['setting']} / {entry['outcome']} / population {entry['population']}"
+                    lines.append(format_network(entry, title) + "\n  analyses: " + ", ".join(entry["analyses"]))
+        caught += [str(w.message) for w in record]
+    return lines, caught
