@@ -1,0 +1,51 @@
+"""`nma check` exits non-zero on bad evidence, names file/row/column, and writes nothing to outputs/."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import EVIDENCE, set_cell, write_data
+
+
+def run_check(cwd, *args):
+    return subprocess.run([sys.executable, "-m", "nma", "check", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_check_valid_data(tmp_path):
+    write_data(tmp_path / "data")
+    res = run_check(tmp_path, "data")
+    assert res.returncode == 0, res.stderr
+    assert "metastatic_first_line / pfs / population itt" in res.stdout
+    assert "network: connected" in res.stdout
+
+
+@pytest.mark.parametrize(
+    "mutate, fragment",
+    [
+        (lambda t: set_cell(set_cell(t, 2, "ci_lower", "0.75"), 2, "ci_upper", "0.51"),
+         "evidence.csv, row 2, column 'ci_lower': lower bound 0.75 is not below upper bound 0.51"),
+        (lambda t: set_cell(t, 2, "hr", "0"), "evidence.csv, row 2, column 'hr': must be greater than 0"),
+        (lambda t: set_cell(t, 4, "arm", "T-DM1"), "evidence.csv, row 4, column 'arm': unknown value"),
+        (lambda t: "\n".join(",".join(c for i, c in enumerate(line.split(",")) if i != 13)
+                             for line in t.strip().split("\n")) + "\n",
+         "evidence.csv, row 1, column 'ci_upper': missing required column"),
+    ],
+    ids=["swapped-ci", "hr-zero", "unknown-treatment", "missing-column"],
+)
+def test_check_bad_evidence(tmp_path, mutate, fragment):
+    write_data(tmp_path / "data", mutate(EVIDENCE))
+    res = run_check(tmp_path, "data")
+    assert res.returncode != 0
+    assert fragment in res.stderr
+    assert "Fix:" in res.stderr
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_check_contrast_csv(tmp_path):
+    (tmp_path / "c.csv").write_text("study,treatment,y,se\nS1,A,,\nS1,B,-0.3,0.2\nS2,B,,\nS2,C,0.1,0.3\n")
+    res = run_check(tmp_path, "c.csv")
+    assert res.returncode == 0, res.stderr
+    assert "treatments (3): A, B, C" in res.stdout
