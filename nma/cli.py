@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 
 from . import __version__
 from .errors import NMAError
@@ -26,10 +25,10 @@ def _cmd_check(args) -> int:
 def _cmd_run(args) -> int:
     from .run import run_config
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("default")
-        result = run_config(args.config, out=args.out, engine=args.engine)
+    result = run_config(args.config, out=args.out, engine=args.engine)
     print(result.message)
+    for note in result.warnings:
+        print(f"warning: {note}")
     return 0
 
 

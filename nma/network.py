@@ -101,6 +101,22 @@ class Network:
         idx = self.arms.groupby("study", sort=False).indices
         return tuple(np.asarray(idx[s]) for s in self.studies)
 
+    @cached_property
+    def block_groups(self) -> dict[int, np.ndarray]:
+        """Studies grouped by number of contrasts k: {k: (n_studies_k, k) row indices}, for vectorised likelihoods."""
+        groups: dict[int, list] = {}
+        for rows in self.blocks:
+            groups.setdefault(len(rows), []).append(rows)
+        return {k: np.vstack(v) for k, v in sorted(groups.items())}
+
+    @cached_property
+    def study_index(self) -> dict[int, np.ndarray]:
+        """Position (in `studies`) of each study of each block group, in the same order as `block_groups`."""
+        order: dict[int, list] = {}
+        for i, rows in enumerate(self.blocks):
+            order.setdefault(len(rows), []).append(i)
+        return {k: np.asarray(v) for k, v in sorted(order.items())}
+
     @property
     def y(self) -> np.ndarray:
         return self.arms["y"].to_numpy(float)

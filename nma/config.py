@@ -1,0 +1,126 @@
+"""Analysis configs (TOML): parsed strictly, with the closest valid key suggested for a typo."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .contrasts import DEFAULT_REFERENCE_VARIANCE_FRACTION, Selection, TrialChoice
+from .errors import ConfigError
+from .fit import SamplerConfig
+from .spec import ENGINES
+from .tables import closest
+
+#: Allowed keys and their types, per table. Anything else is an error with a suggestion.
+SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "": {"title": str, "description": str, "data": dict, "model": dict, "sampler": dict},
+    "data": {"evidence": str, "contrasts": str, "setting": str, "outcome": str, "population": str,
+             "outcome_definition": str, "exclude_trials": list, "reference_variance_fraction": (int, float),
+             "trials": dict},
+    "data.trials.*": {"analysis": str, "population": str, "source": str, "outcome_definition": str},
+    "model": {"effects": str, "reference": str, "d_prior_sd": (int, float), "tau_prior": str,
+              "lower_is_better": bool, "engine": str, "allow_unconverged": bool},
+    "sampler": {"seed": int, "chains": int, "draws": int, "tune": int, "target_accept": float, "cores": int},
+}
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    path: Path
+    raw: dict
+    title: str
+    selection: Selection | None       # from data/ evidence
+    evidence_dir: Path | None
+    contrasts_path: Path | None       # or a contrast CSV
+    model: dict
+    engine: str
+    reference: str | None
+    allow_unconverged: bool
+    sampler: SamplerConfig
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def _check_table(table: dict, where: str, path: Path) -> None:
+    schema = SCHEMA["data.trials.*" if where.startswith("data.trials.") else where]
+    for key, value in table.items():
+        label = f"[{where}] {key}" if where else key
+        if key not in schema:
+            raise ConfigError(f"{path}: unknown key {label}; {closest(key, schema)}")
+        expected = schema[key]
+        if isinstance(value, bool) and bool not in (expected if isinstance(expected, tuple) else (expected,)):
+            raise ConfigError(f"{path}: {label} must be {_type_name(expected)}, got {value!r}")
+        if not isinstance(value, expected):
+            raise ConfigError(f"{path}: {label} must be {_type_name(expected)}, got {type(value).__name__} {value!r}")
+
+
+def _type_name(t) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list", dict: "a table"}
+    return " or ".join(names[x] for x in (t if isinstance(t, tuple) else (t,)))
+
+
+def load_config(path: str | Path) -> AnalysisConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: TOML syntax error: {err}. Fix: check quotes, brackets and '=' on that line") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not valid UTF-8") from err
+    _check_table(raw, "", path)
+    data = raw.get("data", {})
+    model = raw.get("model", {})
+    sampler = raw.get("sampler", {})
+    _check_table(data, "data", path)
+    _check_table(model, "model", path)
+    _check_table(sampler, "sampler", path)
+    for trial, choice in data.get("trials", {}).items():
+        if not isinstance(choice, dict):
+            raise ConfigError(f"{path}: [data.trials.{trial}] must be a table with analysis/population/source/outcome_definition")
+        _check_table(choice, f"data.trials.{trial}", path)
+    base = path.parent
+    resolve = lambda p: (base / p).resolve() if not Path(p).is_absolute() else Path(p)  # noqa: E731
+    selection = evidence_dir = contrasts_path = None
+    if "contrasts" in data:
+        extra = sorted(set(data) - {"contrasts"})
+        if extra:
+            raise ConfigError(f"{path}: [data] contrasts = ... takes the network as given; remove {', '.join(extra)}")
+        contrasts_path = resolve(data["contrasts"])
+    else:
+        for key in ("setting", "outcome"):
+            if key not in data:
+                raise ConfigError(f"{path}: [data] needs '{key}' (or 'contrasts = \"file.csv\"' for a contrast table)")
+        evidence_dir = resolve(data.get("evidence", "../data"))
+        exclude = data.get("exclude_trials", [])
+        if not all(isinstance(t, str) for t in exclude):
+            raise ConfigError(f"{path}: [data] exclude_trials must be a list of trial names")
+        fraction = data.get("reference_variance_fraction", DEFAULT_REFERENCE_VARIANCE_FRACTION)
+        if not 0 < fraction < 1:
+            raise ConfigError(f"{path}: [data] reference_variance_fraction = {fraction} must lie strictly between 0 and 1")
+        selection = Selection(setting=data["setting"], outcome=data["outcome"], population=data.get("population", "itt"),
+                              outcome_definition=data.get("outcome_definition"),
+                              trials={t: TrialChoice(**c) for t, c in data.get("trials", {}).items()},
+                              exclude_trials=tuple(exclude), reference_variance_fraction=float(fraction))
+    engine = model.get("engine", "mcmc")
+    if engine not in ENGINES:
+        raise ConfigError(f"{path}: [model] engine = {engine!r}; use one of: {', '.join(ENGINES)}")
+    defaults = SamplerConfig()
+    try:
+        sampler_cfg = SamplerConfig(**{**defaults.as_dict(), **sampler})
+    except TypeError as err:  # pragma: no cover - keys are checked above
+        raise ConfigError(f"{path}: [sampler] {err}") from err
+    for key in ("chains", "draws", "tune"):
+        if getattr(sampler_cfg, key) < (1 if key != "tune" else 0):
+            raise ConfigError(f"{path}: [sampler] {key} must be positive")
+    if not 0.5 <= sampler_cfg.target_accept < 1:
+        raise ConfigError(f"{path}: [sampler] target_accept = {sampler_cfg.target_accept} must be in [0.5, 1)")
+    model_only = {k: v for k, v in model.items() if k not in ("engine", "reference", "allow_unconverged")}
+    return AnalysisConfig(path=path, raw=raw, title=raw.get("title", path.stem), selection=selection,
+                          evidence_dir=evidence_dir, contrasts_path=contrasts_path, model=model_only, engine=engine,
+                          reference=model.get("reference"), allow_unconverged=model.get("allow_unconverged", False),
+                          sampler=sampler_cfg)

@@ -1,0 +1,285 @@
+"""`nma run`: config -> evidence -> network -> fit -> summaries -> outputs, written all-or-nothing.
+
+Outputs are built in a temporary folder beside the destination and renamed into place only when every
+step succeeded, so a failed or interrupted run leaves the previous results untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import warnings
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .config import AnalysisConfig, load_config
+from .constants import CI_PROB, STUDY, TREATMENT
+from .contrasts import load_contrasts, select
+from .errors import ConvergenceError, ModelWarning, NMAError
+from .evidence import load
+from .exact import exact_relative_effects, fit_exact
+from .network import Network
+from .spec import ModelSpec
+from .summaries import add_ratio_scale, probs_for, ranks, relative_effects, scalar_summary
+
+DEPENDENCIES = ("pymc", "pytensor", "arviz", "numpy", "scipy", "pandas", "xarray", "h5netcdf", "networkx")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    outdir: Path
+    message: str
+    converged: bool
+    warnings: tuple[str, ...] = ()
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def dependency_versions() -> dict[str, str]:
+    out = {}
+    for name in DEPENDENCIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover
+            out[name] = "not installed"
+    return out
+
+
+def input_files(cfg: AnalysisConfig) -> list[Path]:
+    if cfg.contrasts_path is not None:
+        return [cfg.contrasts_path]
+    return [cfg.evidence_dir / f for f in ("treatments.csv", "sources.csv", "evidence.csv")]
+
+
+def input_hashes(cfg: AnalysisConfig) -> dict[str, str]:
+    return {str(p): sha256(p) for p in input_files(cfg)}
+
+
+def combined_hash(hashes: dict[str, str]) -> str:
+    return hashlib.sha256("".join(f"{Path(k).name}:{v}\n" for k, v in sorted(hashes.items())).encode()).hexdigest()
+
+
+def tau_identified(network: Network) -> bool:
+    """tau needs at least one comparison made by two or more trials; loops alone barely inform it."""
+    return int(network.comparisons["n_studies"].max()) >= 2
+
+
+def run_config(config_path: str | Path, out: str | Path | None = None, engine: str | None = None) -> RunResult:
+    """Run one analysis config; the returned message summarises the network, priors and results."""
+    t0 = time.perf_counter()
+    cfg = load_config(config_path)
+    outdir = Path(out) if out is not None else Path("outputs") / cfg.name
+    return _run(cfg, engine or cfg.engine, outdir, t0)
+
+
+def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult:
+    timings = {}
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        if cfg.contrasts_path is not None:
+            contrasts = load_contrasts(cfg.contrasts_path)
+            log: tuple[str, ...] = (f"contrasts read from {cfg.contrasts_path}",)
+            source = str(cfg.contrasts_path)
+        else:
+            evidence = load(cfg.evidence_dir)
+            selected = select(evidence, cfg.selection)
+            contrasts, log = selected.contrasts, selected.log
+            source = evidence.path
+        network = Network.from_contrasts(contrasts, reference=cfg.reference, source=source)
+        spec = ModelSpec.from_config(cfg.model)
+        if spec.effects == "random" and not tau_identified(network):
+            warnings.warn("tau is not identified by the data: no comparison has more than one trial, so its posterior is "
+                          "its prior and the random-effects intervals reflect that prior. The fixed-effect result is "
+                          "written beside it (relative_effects_fixed.csv).", ModelWarning, stacklevel=2)
+    notes += [f"{w.category.__name__}: {w.message}" for w in record]
+    timings["load"] = time.perf_counter() - t0
+
+    probs = probs_for(CI_PROB)
+    sampler = cfg.sampler
+    n_draws = sampler.chains * sampler.draws
+    converged = True
+    diag_table = None
+    divergences = 0
+    t1 = time.perf_counter()
+    if engine == "exact":
+        post = fit_exact(network, spec)
+        rel = exact_relative_effects(post, probs)
+        d_draws, tau_draws = post.sample(n_draws, np.random.default_rng(sampler.seed))
+        if spec.effects == "fixed":
+            tau_draws = None
+        het = None
+        if tau_draws is not None:
+            s = post.tau_summary(probs)
+            het = pd.DataFrame([{"parameter": "tau", "mean": s["mean"], "sd": s["sd"], "lower": s[probs[0]],
+                                 "median": s[probs[1]], "upper": s[probs[2]]}])
+        idata = _idata_from_draws(network, d_draws, tau_draws, sampler.chains)
+        timings["fit"] = time.perf_counter() - t1
+    else:
+        from .fit import diagnostics, gate, sample
+        from .model import build_model
+
+        model = build_model(network, spec)
+        idata = sample(model, sampler)
+        timings["fit"] = time.perf_counter() - t1
+        names = ["d"] + (["tau"] if spec.effects == "random" else [])
+        diag_table, divergences = diagnostics(idata, names)
+        problems = gate(diag_table, divergences)
+        if problems:
+            hint = ""
+            if spec.effects == "random" and spec.tau_prior.kind == "half-cauchy":
+                hint = (" A half-Cauchy tau prior has a heavy tail that NUTS cannot explore in a sparse network; "
+                        "try tau_prior = \"half-normal(0.5)\" or an informative log-normal preset.")
+            message = ("the fit failed the convergence gate (R-hat <= 1.01, bulk and tail ESS >= 400, no divergences): "
+                       + "; ".join(problems) + "." + hint + "\n" + diag_table.to_string(index=False))
+            if not cfg.allow_unconverged:
+                raise ConvergenceError(message + "\nNo results were written. Fix: increase [sampler] draws/tune, or "
+                                       "change the prior; [model] allow_unconverged = true writes results stamped unconverged.")
+            converged = False
+            notes.append("UNCONVERGED: " + message.splitlines()[0])
+        post_d = idata["posterior"]["d"]
+        d_draws = post_d.stack(sample=("chain", "draw")).transpose("sample", TREATMENT).to_numpy()
+        tau_draws = (idata["posterior"]["tau"].stack(sample=("chain", "draw")).to_numpy()
+                     if spec.effects == "random" else None)
+        all_draws = np.column_stack([np.zeros(len(d_draws)), d_draws])
+        rel = relative_effects(all_draws, network.treatments)
+        het = scalar_summary(tau_draws, "tau") if tau_draws is not None else None
+
+    all_draws = np.column_stack([np.zeros(len(d_draws)), d_draws])
+    rank_table = ranks(all_draws, network.treatments, spec.lower_is_better)
+    rel = add_ratio_scale(rel)
+    _add_log_likelihood(idata, network, d_draws, tau_draws, sampler.chains)
+    fixed_beside = None
+    if spec.effects == "random" and not tau_identified(network):
+        fe = fit_exact(network, ModelSpec(effects="fixed", d_prior_sd=spec.d_prior_sd, lower_is_better=spec.lower_is_better))
+        fixed_beside = add_ratio_scale(exact_relative_effects(fe, probs))
+    timings["summaries"] = time.perf_counter() - t1 - timings["fit"]
+
+    hashes = input_hashes(cfg)
+    run_info = {
+        "nma_version": __version__,
+        "title": cfg.title,
+        "config_path": str(cfg.path),
+        "config_sha256": sha256(cfg.path),
+        "config": cfg.raw,
+        "inputs": hashes,
+        "input_hash": combined_hash(hashes),
+        "seed": sampler.seed,
+        "engine": engine,
+        "spec": spec.as_dict(),
+        "priors": spec.describe(),
+        "sampler": sampler.as_dict() if engine == "mcmc" else {"seed": sampler.seed, "draws": n_draws},
+        "converged": converged,
+        "divergences": divergences,
+        "network": {"studies": list(map(str, network.studies)), "treatments": list(map(str, network.treatments)),
+                    "reference": str(network.reference)},
+        "selection_log": list(log),
+        "warnings": notes,
+        "dependencies": dependency_versions(),
+    }
+    idata["posterior"].attrs.update(nma_version=__version__, nma_config=json.dumps(cfg.raw, sort_keys=True),
+                                    nma_seed=sampler.seed, nma_input_hash=run_info["input_hash"], nma_engine=engine,
+                                    nma_converged=int(converged))
+    tables = {"relative_effects.csv": rel, "ranks.csv": rank_table, "contrasts.csv": network.contrasts}
+    if het is not None:
+        tables["heterogeneity.csv"] = het
+    if diag_table is not None:
+        tables["diagnostics.csv"] = diag_table.assign(divergences=divergences)
+    if fixed_beside is not None:
+        tables["relative_effects_fixed.csv"] = fixed_beside
+    if not converged:
+        tables = {k: v.assign(unconverged=True) for k, v in tables.items()}
+    timings["total"] = time.perf_counter() - t0
+    run_info["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}
+    write_outputs(outdir, tables, idata, run_info, notes)
+    lines = [network.summary(), "", spec.describe(), "", *[f"selection: {line}" for line in log], "",
+             f"{'Relative effects versus ' + str(network.reference)} (HR, median and {CI_PROB:.0%} CrI):"]
+    for _, r in rel[rel["comparator"] == network.reference].iterrows():
+        lines.append(f"  {r['treatment']}: {r['exp_median']:.2f} ({r['exp_lower']:.2f} to {r['exp_upper']:.2f})")
+    if het is not None:
+        lines.append(f"tau: median {het['median'].iloc[0]:.3f} ({het['lower'].iloc[0]:.3f} to {het['upper'].iloc[0]:.3f})")
+    lines.append(f"{'UNCONVERGED results' if not converged else 'Results'} written to {outdir}/ in {timings['total']:.1f} s")
+    return RunResult(outdir, "\n".join(lines), converged, tuple(notes))
+
+
+def _idata_from_draws(network: Network, d: np.ndarray, tau: np.ndarray | None, chains: int):
+    import arviz as az
+
+    n = (len(d) // chains) * chains
+    post = {"d": d[:n].reshape(chains, -1, d.shape[1])}
+    if tau is not None:
+        post["tau"] = tau[:n].reshape(chains, -1)
+    return az.from_dict(posterior=post, coords={TREATMENT: list(network.treatments[1:])}, dims={"d": [TREATMENT]})
+
+
+def _add_log_likelihood(idata, network: Network, d: np.ndarray, tau: np.ndarray | None, chains: int) -> None:
+    """Pointwise log-likelihood per study (chain, draw, study), for LOO and the residual deviance."""
+    import xarray as xr
+
+    from .model import study_log_likelihood
+
+    ll = study_log_likelihood(network, d, tau)
+    n_chain, n_draw = idata["posterior"].sizes["chain"], idata["posterior"].sizes["draw"]
+    ll = ll[: n_chain * n_draw].reshape(n_chain, n_draw, -1)
+    ds = xr.Dataset({"y": (("chain", "draw", STUDY), ll)},
+                    coords={"chain": idata["posterior"]["chain"].values, "draw": idata["posterior"]["draw"].values,
+                            STUDY: [str(s) for s in network.studies]})
+    if "log_likelihood" in idata.groups():
+        del idata["log_likelihood"]
+    idata.add_groups(log_likelihood=ds)
+
+
+def write_outputs(outdir: Path, tables: dict[str, pd.DataFrame], idata, run_info: dict, notes: list[str]) -> None:
+    """Write everything into a temporary sibling folder, then swap it into place in one rename."""
+    outdir = Path(outdir)
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = outdir.parent / f".{outdir.name}.tmp-{os.getpid()}"
+    old = outdir.parent / f".{outdir.name}.old-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        for name, table in tables.items():
+            table.to_csv(tmp / name, index=False, lineterminator="\n")
+        idata.to_netcdf(str(tmp / "posterior.nc"), engine="h5netcdf")
+        (tmp / "warnings.txt").write_text("\n".join(notes) + ("\n" if notes else ""), encoding="utf-8")
+        (tmp / "run.json").write_text(json.dumps(run_info, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+        if outdir.exists():
+            outdir.rename(old)
+        tmp.rename(outdir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not outdir.exists():
+            old.rename(outdir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def verify_outputs(outdir: str | Path) -> tuple[bool, str]:
+    """Recompute input hashes and say whether the outputs are current."""
+    outdir = Path(outdir)
+    info_path = outdir / "run.json"
+    if not info_path.is_file():
+        raise NMAError(f"{outdir}: no run.json; is this an nma output folder?")
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    changed = []
+    cfg_path = Path(info["config_path"])
+    if not cfg_path.is_file() or sha256(cfg_path) != info["config_sha256"]:
+        changed.append(f"config changed: {cfg_path}")
+    for path, digest in info["inputs"].items():
+        if not Path(path).is_file() or sha256(Path(path)) != digest:
+            changed.append(f"data changed: {path}")
+    if info["nma_version"] != __version__:
+        changed.append(f"package changed: outputs from nma {info['nma_version']}, installed {__version__}")
+    if changed:
+        return False, "outputs are NOT current:\n  " + "\n  ".join(changed)
+    return True, f"outputs are current: config, data ({len(info['inputs'])} files) and package {__version__} all match"

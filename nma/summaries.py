@@ -1,0 +1,85 @@
+"""Posterior draws in, numeric DataFrames out: relative effects, ranks, heterogeneity.
+
+No PyMC here, and no rounding: formatting happens at the edge (reports). Interval width is CI_PROB,
+passed explicitly, never a library default.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .constants import CI_PROB, COMPARATOR, TREATMENT
+
+
+def probs_for(ci_prob: float = CI_PROB) -> tuple[float, float, float]:
+    return ((1 - ci_prob) / 2, 0.5, (1 + ci_prob) / 2)
+
+
+def posterior_of(idata) -> xr.Dataset:
+    """The one place that knows how the posterior group is stored (InferenceData now, DataTree later)."""
+    post = idata["posterior"]
+    return post.to_dataset() if hasattr(post, "to_dataset") and not isinstance(post, xr.Dataset) else post
+
+
+def all_treatment_draws(d: xr.DataArray, reference: str) -> xr.DataArray:
+    """Prepend the reference (d = 0) so every treatment has draws: dims (..., treatment)."""
+    ref = xr.zeros_like(d.isel({TREATMENT: 0}, drop=True)).expand_dims({TREATMENT: [reference]})
+    return xr.concat([ref, d], dim=TREATMENT).transpose(..., TREATMENT)
+
+
+def flatten(da: xr.DataArray) -> np.ndarray:
+    """(chain, draw, ...) -> (sample, ...)."""
+    dims = [d for d in ("chain", "draw") if d in da.dims]
+    return da.stack(sample=dims).transpose("sample", ...).to_numpy() if dims else da.to_numpy()
+
+
+def relative_effects(draws: np.ndarray, treatments: tuple[str, ...], ci_prob: float = CI_PROB) -> pd.DataFrame:
+    """Every ordered pair: log-scale mean, sd, lower, median, upper of treatment minus comparator.
+
+    draws: (n_samples, n_treatments), reference column included.
+    """
+    lo, mid, hi = probs_for(ci_prob)
+    diff = draws[:, :, None] - draws[:, None, :]            # (n, treatment, comparator)
+    q = np.quantile(diff, [lo, mid, hi], axis=0)
+    T = len(treatments)
+    rows = []
+    for i in range(T):
+        for j in range(T):
+            if i != j:
+                rows.append({TREATMENT: treatments[i], COMPARATOR: treatments[j], "mean": diff[:, i, j].mean(),
+                             "sd": diff[:, i, j].std(ddof=1), "lower": q[0, i, j], "median": q[1, i, j], "upper": q[2, i, j]})
+    return pd.DataFrame(rows)
+
+
+def add_ratio_scale(table: pd.DataFrame) -> pd.DataFrame:
+    """exp_median, exp_lower, exp_upper: the hazard ratio scale."""
+    out = table.copy()
+    for c in ("median", "lower", "upper"):
+        out[f"exp_{c}"] = np.exp(out[c])
+    return out
+
+
+def ranks(draws: np.ndarray, treatments: tuple[str, ...], lower_is_better: bool = True,
+          ci_prob: float = CI_PROB) -> pd.DataFrame:
+    """Rank 1 = best. Mean/median rank with its CrI, SUCRA (mean of per-draw SUCRA), P(best), P(rank k)."""
+    T = len(treatments)
+    score = draws if lower_is_better else -draws
+    rank = score.argsort(axis=1).argsort(axis=1) + 1          # (n, T); ties have probability 0 here
+    lo, _, hi = probs_for(ci_prob)
+    p_rank = np.stack([(rank == k).mean(0) for k in range(1, T + 1)], axis=1)   # (T, T)
+    sucra_draws = (T - rank) / (T - 1) if T > 1 else np.ones_like(rank, float)
+    out = pd.DataFrame({TREATMENT: list(treatments), "mean_rank": rank.mean(0),
+                        "median_rank": np.median(rank, 0), "rank_lower": np.quantile(rank, lo, axis=0, method="inverted_cdf"),
+                        "rank_upper": np.quantile(rank, hi, axis=0, method="inverted_cdf"),
+                        "sucra": sucra_draws.mean(0), "p_best": p_rank[:, 0]})
+    for k in range(T):
+        out[f"p_rank_{k + 1}"] = p_rank[:, k]
+    return out
+
+
+def scalar_summary(x: np.ndarray, name: str, ci_prob: float = CI_PROB) -> pd.DataFrame:
+    lo, mid, hi = probs_for(ci_prob)
+    q = np.quantile(x, [lo, mid, hi])
+    return pd.DataFrame([{"parameter": name, "mean": x.mean(), "sd": x.std(ddof=1), "lower": q[0], "median": q[1], "upper": q[2]}])
