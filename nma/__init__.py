@@ -22,6 +22,7 @@ import warnings as _warnings
 # PyTensor warns at import when pip-installed without a linkable BLAS. It falls back to NumPy's BLAS through
 # the C-API; for the small matrices of an NMA the cost is measured in benchmarks/README.md. Not a user issue.
 _warnings.filterwarnings("ignore", message="Using NumPy C-API based implementation for BLAS functions")
+_warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS installation")
 
 from .errors import (  # noqa: E402
     ConfigError,

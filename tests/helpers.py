@@ -1,0 +1,25 @@
+"""Shared test helpers: the TSD2 Example 7 network and its published results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nma.contrasts import load_contrasts
+from nma.network import Network
+from nma.priors import parse_tau_prior
+from nma.spec import ModelSpec
+
+REF = Path(__file__).resolve().parent / "reference"
+
+
+def parkinsons() -> Network:
+    return Network.from_contrasts(load_contrasts(REF / "tsd2_parkinsons.csv"), reference="1")
+
+
+def tsd2_published() -> dict:
+    return json.loads((REF / "tsd2_parkinsons.json").read_text())
+
+
+def tsd2_spec(effects: str) -> ModelSpec:
+    return ModelSpec(effects=effects, d_prior_sd=100.0, tau_prior=parse_tau_prior("uniform(0, 5)"))
