@@ -9,6 +9,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
+from threadpoolctl import threadpool_limits
 
 #: Gate thresholds (Vehtari et al. 2021): rank-normalised R-hat and bulk/tail ESS; any divergence fails.
 RHAT_MAX = 1.01
@@ -17,13 +18,13 @@ ESS_MIN = 400
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    """4 chains x 2000 draws give ESS >= 1000 on every parameter of the marginalised model in practice;
-    2000 tuning steps because the tail of tau (which drives the SD of d) is explored poorly after 1000."""
+    """4 chains x 1000 draws: with the conditional parameterisation (model.py) bulk ESS is about the number of
+    draws for every d and tau (measured 8500-11000 from 8000 draws on TSD2 Example 7), so >= 1000 with room."""
 
     seed: int = 20240611
     chains: int = 4
-    draws: int = 2000
-    tune: int = 2000
+    draws: int = 1000
+    tune: int = 1000
     target_accept: float = 0.95
     cores: int | None = None
 
@@ -32,11 +33,15 @@ class SamplerConfig:
 
 
 def sample(model: pm.Model, config: SamplerConfig) -> az.InferenceData:
+    """NUTS, one chain per core. BLAS is held to one thread while the chain processes fork: when the caller's
+    NumPy already runs a threaded BLAS (e.g. NumPy imported before nma set OPENBLAS_NUM_THREADS), forked
+    chains oversubscribe the two cores and a 10-second fit takes many minutes."""
     cores = config.cores or min(config.chains, os.cpu_count() or 1)
-    with model:
+    with model, threadpool_limits(limits=1):
         return pm.sample(draws=config.draws, tune=config.tune, chains=config.chains, cores=cores,
                          random_seed=config.seed, target_accept=config.target_accept, progressbar=False,
-                         compute_convergence_checks=False, return_inferencedata=True)
+                         compute_convergence_checks=False, return_inferencedata=True,
+                         mp_ctx="fork")
 
 
 def diagnostics(idata: az.InferenceData, var_names: list[str]) -> tuple[pd.DataFrame, int]:
@@ -56,6 +61,19 @@ def diagnostics(idata: az.InferenceData, var_names: list[str]) -> tuple[pd.DataF
                          "ess_tail": float(tail[name].values[idx]), "mcse_mean": float(mcse[name].values[idx])})
     div = int(idata["sample_stats"]["diverging"].sum()) if "sample_stats" in idata.groups() else 0
     return pd.DataFrame(rows), div
+
+
+def mcse_sd(x) -> float:
+    """Monte Carlo SE of a posterior SD, by the delta method on the squared deviations and their ESS.
+
+    Computed here because arviz 0.23's ``mcse(method="sd")`` can crash on its numba path with NumPy 2.4.
+    For heavy-tailed posteriors (a d whose spread is driven by the tail of tau) it is much larger than the
+    MCSE of the mean suggests.
+    """
+    sq = (x - x.mean()) ** 2
+    ess = float(az.ess(np.asarray(sq.transpose("chain", "draw"))))
+    sd = float(x.std())
+    return float(sq.std()) / np.sqrt(ess) / (2 * sd)
 
 
 def gate(table: pd.DataFrame, divergences: int) -> list[str]:

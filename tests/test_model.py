@@ -42,7 +42,7 @@ def scipy_loglik(net, d, tau):
 )
 def test_random_effects_logp_matches_scipy(prior, value_var, transform, tau_logpdf):
     net = parkinsons()
-    model = build_model(net, ModelSpec(effects="random", d_prior_sd=100.0, tau_prior=parse_tau_prior(prior)))
+    model = build_model(net, ModelSpec(effects="random", d_prior_sd=100.0, tau_prior=parse_tau_prior(prior)), "direct")
     tau = 0.7
     logp = model.compile_logp(jacobian=False)({"d": D, value_var: transform(tau)})
     expected = stats.norm.logpdf(D, 0, 100).sum() + tau_logpdf(tau) + scipy_loglik(net, D, tau).sum()
@@ -51,15 +51,42 @@ def test_random_effects_logp_matches_scipy(prior, value_var, transform, tau_logp
 
 def test_fixed_effect_logp_matches_scipy():
     net = parkinsons()
-    model = build_model(net, ModelSpec(effects="fixed", d_prior_sd=10.0))
+    model = build_model(net, ModelSpec(effects="fixed", d_prior_sd=10.0), "direct")
     logp = model.compile_logp()({"d": D})
     assert logp == pytest.approx(stats.norm.logpdf(D, 0, 10).sum() + scipy_loglik(net, D, 0.0).sum(), abs=LOGP_ATOL)
 
 
-def test_gradient_is_finite_at_initial_point():
-    model = build_model(parkinsons(), ModelSpec(effects="random"))
+@pytest.mark.parametrize("parameterisation", ["conditional", "direct"])
+def test_gradient_is_finite_at_initial_point(parameterisation):
+    model = build_model(parkinsons(), ModelSpec(effects="random"), parameterisation)
     grad = model.compile_dlogp()(model.initial_point())
     assert np.all(np.isfinite(grad))
+
+
+@pytest.mark.parametrize("effects", ["fixed", "random"])
+def test_conditional_parameterisation_is_the_same_posterior(effects):
+    """In (z, tau) the joint density is exactly N(z; 0, I) x p(tau | y): so logp(z) - logp(0) = -|z|^2 / 2,
+    and d at z = 0 is the conditional posterior mean, d - m has covariance P^-1 (checked against a plain
+    NumPy GLS at the same tau)."""
+    net = parkinsons()
+    spec = ModelSpec(effects=effects, d_prior_sd=100.0, tau_prior=parse_tau_prior("uniform(0, 5)"))
+    model = build_model(net, spec, "conditional")
+    logp = model.compile_logp()
+    tau = 0.6
+    point = {} if effects == "fixed" else {"tau_interval__": math.log(tau / (5 - tau))}
+    z = np.array([0.3, -1.2, 0.8, 2.0])
+    gap = logp({**point, "z": z}) - logp({**point, "z": np.zeros(4)})
+    assert gap == pytest.approx(-0.5 * z @ z, abs=1e-9)
+    d_expr = model.replace_rvs_by_values([model["d"]])[0]
+    d_of = model.compile_fn(d_expr, inputs=model.value_vars, on_unused_input="ignore", point_fn=True)
+    t2 = tau**2 if effects == "random" else 0.0
+    S = net.covariance + t2 * net.multi_arm_correlation
+    Si = np.linalg.inv(S)
+    P = net.design.T @ Si @ net.design + np.eye(4) / 100.0**2
+    m = np.linalg.solve(P, net.design.T @ Si @ net.y)
+    np.testing.assert_allclose(d_of({**point, "z": np.zeros(4)}), m, rtol=1e-9)
+    J = np.column_stack([d_of({**point, "z": e}) - m for e in np.eye(4)])   # d = m + J z
+    np.testing.assert_allclose(J @ J.T, np.linalg.inv(P), rtol=1e-8)
 
 
 def test_named_dims():
