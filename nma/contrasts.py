@@ -140,6 +140,9 @@ def _choose(trial: str, trows: pd.DataFrame, sel: Selection, log: list[str], sou
             raise NetworkDataError(f"{trial} has several analyses for {sel.outcome} ({', '.join(analyses.index)}) and the "
                                    f"latest cannot be told by data_cut; choose one with [data.trials.{trial}] analysis")
         analysis, why = dated.index[-1], f"latest data cut ({dated.iloc[-1]})"
+        undated = sorted(analyses.index[analyses == ""])
+        if undated:
+            why += f"; undated analyses {', '.join(undated)} were not considered: name one in the config to use it"
     rows = rows[rows["analysis"] == analysis]
     ranked = (rows[usable_hr(rows)][["source_id"]].drop_duplicates()
               .merge(sources[["source_id", "kind"]], on="source_id"))

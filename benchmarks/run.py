@@ -1,0 +1,98 @@
+"""Time the engines on synthetic random-effects networks and report ESS per second.
+
+    .venv/bin/python benchmarks/run.py [--sizes 5x7 10x40 30x150] [--skip-mcmc-above 40] [--out benchmarks/results.json]
+
+For each (T treatments, S studies): the exact engine (posterior + all pairwise summaries), and MCMC split into
+model build, first compile (logp + gradient), sampling, with min bulk ESS over d and of tau per second of
+(compile + sampling). One end-to-end `nma run` (fresh process, compile cache warm) on 10x40.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+
+from nma.exact import exact_relative_effects, fit_exact
+from nma.fit import SamplerConfig, sample
+from nma.model import build_model
+from nma.network import Network
+from nma.priors import parse_tau_prior
+from nma.spec import ModelSpec
+from nma.synthetic import synthetic_network
+
+SPEC = ModelSpec(effects="random", d_prior_sd=10.0, tau_prior=parse_tau_prior("half-normal(0.5)"))
+
+
+def bench_exact(net: Network, repeats: int = 5) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        exact_relative_effects(fit_exact(net, SPEC), (0.025, 0.5, 0.975))
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def bench_mcmc(net: Network, seed: int) -> dict:
+    t0 = time.perf_counter()
+    model = build_model(net, SPEC)
+    t1 = time.perf_counter()
+    model.compile_logp()
+    model.compile_dlogp()
+    t2 = time.perf_counter()
+    idata = sample(model, SamplerConfig(seed=seed))
+    t3 = time.perf_counter()
+    ess = az.ess(idata, var_names=["d", "tau"], method="bulk")
+    ess_d, ess_tau = float(ess["d"].min()), float(ess["tau"])
+    wall = (t2 - t1) + (t3 - t2)
+    return {"build_s": t1 - t0, "compile_s": t2 - t1, "sample_s": t3 - t2, "min_ess_d": ess_d, "ess_tau": ess_tau,
+            "ess_tau_per_s": ess_tau / wall, "min_ess_d_per_s": ess_d / wall,
+            "divergences": int(idata.sample_stats["diverging"].sum())}
+
+
+def bench_end_to_end(T: int, S: int, seed: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        synthetic_network(T, S, seed=seed).to_csv(tmp / "c.csv", index=False)
+        (tmp / "a.toml").write_text(f'[data]\ncontrasts = "c.csv"\n[model]\neffects = "random"\nd_prior_sd = 10\n'
+                                    f'tau_prior = "half-normal(0.5)"\n[sampler]\nseed = {seed}\n')
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "nma", "run", str(tmp / "a.toml"), "--out", str(tmp / "out")],
+                       check=True, capture_output=True)
+        return time.perf_counter() - t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", nargs="*", default=["5x7", "10x40", "30x150"])
+    parser.add_argument("--skip-mcmc-above", type=int, default=10**9, help="skip MCMC for networks with more studies")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", default=str(Path(__file__).with_name("results.json")))
+    args = parser.parse_args()
+    rows = []
+    for size in args.sizes:
+        T, S = map(int, size.split("x"))
+        net = Network.from_contrasts(synthetic_network(T, S, seed=args.seed))
+        row = {"T": T, "S": S, "exact_s": bench_exact(net)}
+        if S <= args.skip_mcmc_above:
+            row.update(bench_mcmc(net, args.seed))
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    e2e = bench_end_to_end(10, 40, args.seed)
+    result = {"machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
+              "sampler": SamplerConfig().as_dict(), "rows": rows, "end_to_end_mcmc_10x40_s": e2e}
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"end-to-end nma run (MCMC, random effects, 10x40): {e2e:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
