@@ -63,6 +63,27 @@ def test_gradient_is_finite_at_initial_point(parameterisation):
     assert np.all(np.isfinite(grad))
 
 
+@pytest.mark.parametrize("prior", ["uniform(0, 5)", "half-normal(0.5)"])
+def test_conditional_tau_likelihood_is_the_marginal_of_y(prior):
+    """log p(y | tau) with d integrated out, against scipy's MVN of y with covariance Sigma(tau) + s^2 X X^T
+    (differences across tau, so constants cancel)."""
+    net = parkinsons()
+    p = parse_tau_prior(prior)
+    model = build_model(net, ModelSpec(effects="random", d_prior_sd=100.0, tau_prior=p), "conditional")
+    logp = model.compile_logp(jacobian=False)
+    name = "tau_interval__" if p.kind == "uniform" else "tau_log__"
+    to_value = (lambda t: math.log(t / (5 - t))) if p.kind == "uniform" else math.log
+    X, C = net.design, net.multi_arm_correlation
+
+    def scipy_marginal(t):
+        return stats.multivariate_normal.logpdf(net.y, np.zeros(8), net.covariance + t**2 * C + 100.0**2 * X @ X.T)
+
+    for t1, t2 in [(0.1, 0.9), (0.4, 1.7)]:
+        got = logp({"z": np.zeros(4), name: to_value(t1)}) - logp({"z": np.zeros(4), name: to_value(t2)})
+        want = (scipy_marginal(t1) + p.logpdf(t1)) - (scipy_marginal(t2) + p.logpdf(t2))
+        assert got == pytest.approx(want, abs=1e-8)
+
+
 @pytest.mark.parametrize("effects", ["fixed", "random"])
 def test_conditional_parameterisation_is_the_same_posterior(effects):
     """In (z, tau) the joint density is exactly N(z; 0, I) x p(tau | y): so logp(z) - logp(0) = -|z|^2 / 2,
