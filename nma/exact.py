@@ -22,9 +22,11 @@ from .network import Network
 from .spec import ModelSpec
 
 #: Coarse grid points (locating the mass) and fine grid points (integrating it).
-COARSE, FINE = 128, 1024
+COARSE, FINE = 128, 512
 #: Coarse nodes below max - LOG_DROP in log posterior are treated as carrying no mass (e^-40 ~ 4e-18).
 LOG_DROP = 40.0
+#: Fine nodes with weight below this fraction of the total are dropped before summarising (mass lost < 1e-9).
+MIN_WEIGHT = 1e-12
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,11 +45,22 @@ class ExactPosterior:
     def combination(self, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-node means (G, m) and SDs (G, m) of C d, for rows of C (m, p)."""
         m = self.mean @ C.T
-        v = np.einsum("mi,gij,mj->gm", C, self.cov, C)
+        v = (np.matmul(C[None], self.cov) * C[None]).sum(-1)   # c' Sigma_g c for every row c, via BLAS
         return m, np.sqrt(np.maximum(v, 0.0))
 
-    def summarise(self, C: np.ndarray, probs: tuple[float, ...]) -> dict[str, np.ndarray]:
-        m, s = self.combination(C)
+    def pairwise(self, pairs: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-node means and SDs of d_i - d_j over all treatments (index 0 = reference), O(G x pairs)."""
+        G, p = self.mean.shape
+        M = np.concatenate([np.zeros((G, 1)), self.mean], axis=1)
+        S = np.zeros((G, p + 1, p + 1))
+        S[:, 1:, 1:] = self.cov
+        i, j = np.array(pairs).T
+        v = S[:, i, i] + S[:, j, j] - 2 * S[:, i, j]
+        return M[:, i] - M[:, j], np.sqrt(np.maximum(v, 0.0))
+
+    def summarise(self, C: np.ndarray, probs: tuple[float, ...], pieces=None) -> dict[str, np.ndarray]:
+        """Exact mean, SD and quantiles of each row's combination C d (or of given per-node means and SDs)."""
+        m, s = pieces if pieces is not None else self.combination(C)
         w = self.weight[:, None]
         mean = (w * m).sum(0)
         sd = np.sqrt(np.maximum((w * (s**2 + m**2)).sum(0) - mean**2, 0.0))
@@ -87,7 +100,7 @@ def mixture_quantile(w: np.ndarray, m: np.ndarray, s: np.ndarray, q: float, mean
     x = mean + sd * special.ndtri(q)
     lo = (m - 12 * s).min(0)
     hi = (m + 12 * s).max(0)
-    for _ in range(60):
+    for _ in range(100):
         z = (x[None] - m) / s
         f = (w[:, None] * special.ndtr(z)).sum(0) - q
         dens = (w[:, None] * np.exp(-0.5 * z**2) / (s * np.sqrt(2 * np.pi))).sum(0)
@@ -97,9 +110,10 @@ def mixture_quantile(w: np.ndarray, m: np.ndarray, s: np.ndarray, q: float, mean
         new = x - step
         bad = (new <= lo) | (new >= hi) | ~np.isfinite(new)
         new = np.where(bad, 0.5 * (lo + hi), new)
-        if np.all(np.abs(new - x) < 1e-12 * np.maximum(1.0, np.abs(x))):
-            return new
+        converged = np.all(np.abs(new - x) < 1e-10)
         x = new
+        if converged:
+            return x
     return x
 
 
@@ -128,10 +142,11 @@ def _conditional(network: Network, spec: ModelSpec, tau: np.ndarray):
         else:
             cov = Vb[None] + tau[:, None, None, None] ** 2 * C     # (G, S, k, k)
             Winv = np.linalg.inv(cov)
-            P += np.einsum("ski,gskl,slj->gij", Xb, Winv, Xb)
+            WX = np.einsum("gskl,slj->gskj", Winv, Xb)            # (G, S, k, p)
+            P += np.tensordot(WX, Xb, axes=([1, 2], [0, 1])).transpose(0, 2, 1)
             Wy = np.einsum("gskl,sl->gsk", Winv, yb)
-            b += np.einsum("ski,gsk->gi", Xb, Wy)
-            quad += np.einsum("sk,gsk->g", yb, Wy)
+            b += np.tensordot(Wy, Xb, axes=([1, 2], [0, 1]))
+            quad += np.tensordot(Wy, yb, axes=([1, 2], [0, 1]))
             logdet += np.linalg.slogdet(cov)[1].sum(1)
     L = np.linalg.cholesky(P)
     mean = np.linalg.solve(P, b[..., None])[..., 0]
@@ -165,7 +180,9 @@ def fit_exact(network: Network, spec: ModelSpec) -> ExactPosterior:
     top = logw.max()
     w = np.exp(logw - top)
     total = w.sum()
-    return ExactPosterior(network.treatments, tau, w / total, mean, cov, u_fine, float(top + np.log(total)))
+    keep = w >= MIN_WEIGHT * total
+    return ExactPosterior(network.treatments, tau[keep], w[keep] / w[keep].sum(), mean[keep], cov[keep], u_fine[keep],
+                          float(top + np.log(total)))
 
 
 def pairwise_matrix(n_treatments: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
@@ -183,7 +200,7 @@ def pairwise_matrix(n_treatments: int) -> tuple[np.ndarray, list[tuple[int, int]
 def exact_relative_effects(post: ExactPosterior, probs: tuple[float, float, float]) -> pd.DataFrame:
     """Every ordered pair (treatment vs comparator) on the log scale, from the mixture (no sampling)."""
     C, pairs = pairwise_matrix(len(post.treatments))
-    s = post.summarise(C, probs)
+    s = post.summarise(C, probs, pieces=post.pairwise(pairs))
     t = post.treatments
     return pd.DataFrame({"treatment": [t[i] for i, _ in pairs], "comparator": [t[j] for _, j in pairs],
                          "mean": s["mean"], "sd": s["sd"], "lower": s[probs[0]], "median": s[probs[1]], "upper": s[probs[2]]})
