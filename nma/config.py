@@ -20,7 +20,8 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
              "trials": dict},
     "data.trials.*": {"analysis": str, "population": str, "source": str, "outcome_definition": str},
     "model": {"effects": str, "reference": str, "d_prior_sd": (int, float), "tau_prior": str,
-              "lower_is_better": bool, "engine": str, "allow_unconverged": bool},
+              "lower_is_better": bool, "engine": str, "allow_unconverged": bool, "mid": (int, float),
+              "league_order": list},
     "sampler": {"seed": int, "chains": int, "draws": int, "tune": int, "target_accept": float, "cores": int},
 }
 
@@ -38,6 +39,8 @@ class AnalysisConfig:
     reference: str | None
     allow_unconverged: bool
     sampler: SamplerConfig
+    mid: float | None = None
+    league_order: tuple[str, ...] | None = None
 
     @property
     def name(self) -> str:
@@ -119,8 +122,9 @@ def load_config(path: str | Path) -> AnalysisConfig:
             raise ConfigError(f"{path}: [sampler] {key} must be positive")
     if not 0.5 <= sampler_cfg.target_accept < 1:
         raise ConfigError(f"{path}: [sampler] target_accept = {sampler_cfg.target_accept} must be in [0.5, 1)")
-    model_only = {k: v for k, v in model.items() if k not in ("engine", "reference", "allow_unconverged")}
+    model_only = {k: v for k, v in model.items() if k not in ("engine", "reference", "allow_unconverged", "mid", "league_order")}
     return AnalysisConfig(path=path, raw=raw, title=raw.get("title", path.stem), selection=selection,
                           evidence_dir=evidence_dir, contrasts_path=contrasts_path, model=model_only, engine=engine,
                           reference=model.get("reference"), allow_unconverged=model.get("allow_unconverged", False),
-                          sampler=sampler_cfg)
+                          sampler=sampler_cfg, mid=model.get("mid"),
+                          league_order=tuple(model["league_order"]) if "league_order" in model else None)

@@ -91,11 +91,15 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
             contrasts = load_contrasts(cfg.contrasts_path)
             log: tuple[str, ...] = (f"contrasts read from {cfg.contrasts_path}",)
             source = str(cfg.contrasts_path)
+            sources = pd.DataFrame(columns=["source_id", "citation", "url", "doi"])
+            treatments_meta = pd.DataFrame(columns=["id", "label", "dual_blockade"])
         else:
             evidence = load(cfg.evidence_dir)
             selected = select(evidence, cfg.selection)
             contrasts, log = selected.contrasts, selected.log
             source = evidence.path
+            sources = evidence.sources[evidence.sources["source_id"].isin(set(contrasts["source_id"]))]
+            treatments_meta = evidence.treatments
         network = Network.from_contrasts(contrasts, reference=cfg.reference, source=source)
         spec = ModelSpec.from_config(cfg.model)
         if spec.effects == "random" and not tau_identified(network):
@@ -201,7 +205,17 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
         tables = {k: v.assign(unconverged=True) for k, v in tables.items()}
     timings["total"] = time.perf_counter() - t0
     run_info["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}
-    write_outputs(outdir, tables, idata, run_info, notes)
+    from .deliverables import Deliverables
+
+    extra = Deliverables(cfg=cfg, network=network, spec=spec, rel=rel, rank_table=rank_table, het=het,
+                         fixed=fixed_beside, draws=all_draws, tau_draws=tau_draws, idata=idata, diag=diag_table,
+                         divergences=divergences, notes=tuple(notes), selection_log=tuple(log), sources=sources,
+                         treatments_meta=treatments_meta, converged=converged, run_info=run_info, engine=engine)
+    write_outputs(outdir, tables, idata, run_info, notes, extra=extra.write)
+    if outdir.parent.name == "outputs":
+        from .report import write_index
+
+        write_index(outdir.parent)
     lines = [network.summary(), "", spec.describe(), "", *[f"selection: {line}" for line in log], "",
              f"{'Relative effects versus ' + str(network.reference)} (HR, median and {CI_PROB:.0%} CrI):"]
     for _, r in rel[rel["comparator"] == network.reference].iterrows():
@@ -239,7 +253,8 @@ def _add_log_likelihood(idata, network: Network, d: np.ndarray, tau: np.ndarray 
     idata.add_groups(log_likelihood=ds)
 
 
-def write_outputs(outdir: Path, tables: dict[str, pd.DataFrame], idata, run_info: dict, notes: list[str]) -> None:
+def write_outputs(outdir: Path, tables: dict[str, pd.DataFrame], idata, run_info: dict, notes: list[str],
+                  extra=None) -> None:
     """Write everything into a temporary sibling folder, then swap it into place in one rename."""
     outdir = Path(outdir)
     outdir.parent.mkdir(parents=True, exist_ok=True)
@@ -252,6 +267,8 @@ def write_outputs(outdir: Path, tables: dict[str, pd.DataFrame], idata, run_info
             table.to_csv(tmp / name, index=False, lineterminator="\n")
         idata.to_netcdf(str(tmp / "posterior.nc"), engine="h5netcdf")
         (tmp / "warnings.txt").write_text("\n".join(notes) + ("\n" if notes else ""), encoding="utf-8")
+        if extra is not None:
+            extra(tmp)
         (tmp / "run.json").write_text(json.dumps(run_info, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
         if outdir.exists():
             outdir.rename(old)

@@ -61,22 +61,59 @@ def add_ratio_scale(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def rank_draws(draws: np.ndarray, lower_is_better: bool = True) -> np.ndarray:
+    """Rank of each treatment in each draw (1 = best); continuous posteriors have no ties."""
+    score = draws if lower_is_better else -draws
+    return score.argsort(axis=1).argsort(axis=1) + 1
+
+
 def ranks(draws: np.ndarray, treatments: tuple[str, ...], lower_is_better: bool = True,
           ci_prob: float = CI_PROB) -> pd.DataFrame:
-    """Rank 1 = best. Mean/median rank with its CrI, SUCRA (mean of per-draw SUCRA), P(best), P(rank k)."""
+    """Rank 1 = best. Mean/median rank with its CrI, SUCRA with its CrI (SUCRA per draw), P(best), P(rank k)."""
     T = len(treatments)
-    score = draws if lower_is_better else -draws
-    rank = score.argsort(axis=1).argsort(axis=1) + 1          # (n, T); ties have probability 0 here
+    rank = rank_draws(draws, lower_is_better)
     lo, _, hi = probs_for(ci_prob)
     p_rank = np.stack([(rank == k).mean(0) for k in range(1, T + 1)], axis=1)   # (T, T)
     sucra_draws = (T - rank) / (T - 1) if T > 1 else np.ones_like(rank, float)
     out = pd.DataFrame({TREATMENT: list(treatments), "mean_rank": rank.mean(0),
                         "median_rank": np.median(rank, 0), "rank_lower": np.quantile(rank, lo, axis=0, method="inverted_cdf"),
                         "rank_upper": np.quantile(rank, hi, axis=0, method="inverted_cdf"),
-                        "sucra": sucra_draws.mean(0), "p_best": p_rank[:, 0]})
+                        "sucra": sucra_draws.mean(0), "p_best": p_rank[:, 0],
+                        "sucra_lower": np.quantile(sucra_draws, lo, axis=0, method="inverted_cdf"),
+                        "sucra_upper": np.quantile(sucra_draws, hi, axis=0, method="inverted_cdf")})
     for k in range(T):
         out[f"p_rank_{k + 1}"] = p_rank[:, k]
     return out
+
+
+def cumulative_rank_probabilities(rank_table: pd.DataFrame) -> pd.DataFrame:
+    """P(rank <= k) per treatment; SUCRA is the mean of its first T - 1 entries."""
+    cols = [c for c in rank_table.columns if c.startswith("p_rank_")]
+    cum = rank_table[cols].cumsum(axis=1)
+    cum.columns = [c.replace("p_rank_", "p_rank_le_") for c in cols]
+    return pd.concat([rank_table[[TREATMENT]], cum], axis=1)
+
+
+def prob_better(draws: np.ndarray, lower_is_better: bool = True) -> np.ndarray:
+    """P(row treatment better than column treatment), (T, T)."""
+    diff = draws[:, :, None] - draws[:, None, :]
+    return ((diff < 0) if lower_is_better else (diff > 0)).mean(0)
+
+
+def mid_probabilities(draws: np.ndarray, treatments: tuple[str, ...], mid: float, lower_is_better: bool = True) -> pd.DataFrame:
+    """P(treatment beats comparator by more than a minimal important difference on the ratio scale).
+
+    lower_is_better: P(ratio < mid), mid < 1 (e.g. HR 0.8); otherwise P(ratio > mid), mid > 1 (e.g. OR 1.25).
+    """
+    if lower_is_better and not 0 < mid < 1:
+        raise ValueError(f"mid = {mid}: with lower_is_better the MID is a ratio below 1, e.g. 0.8")
+    if not lower_is_better and not mid > 1:
+        raise ValueError(f"mid = {mid}: with higher values better the MID is a ratio above 1, e.g. 1.25")
+    diff = draws[:, :, None] - draws[:, None, :]
+    p = (diff < np.log(mid)).mean(0) if lower_is_better else (diff > np.log(mid)).mean(0)
+    T = len(treatments)
+    return pd.DataFrame([{TREATMENT: treatments[i], COMPARATOR: treatments[j], "mid": mid, "p_beats_by_mid": p[i, j]}
+                         for i in range(T) for j in range(T) if i != j])
 
 
 def scalar_summary(x: np.ndarray, name: str, ci_prob: float = CI_PROB) -> pd.DataFrame:

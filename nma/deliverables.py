@@ -1,0 +1,132 @@
+"""What HTA analysts and committees take away: league tables, rankings, draws, figures and the report.
+
+Written into the run's temporary folder, so they appear only when the whole run succeeded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__, league, plots
+from .constants import TREATMENT
+from .report import league_html, render_report
+from .summaries import cumulative_rank_probabilities, mid_probabilities, prob_better
+
+
+@dataclass(frozen=True, eq=False)
+class Deliverables:
+    cfg: object
+    network: object
+    spec: object
+    rel: pd.DataFrame
+    rank_table: pd.DataFrame
+    het: pd.DataFrame | None
+    fixed: pd.DataFrame | None
+    draws: np.ndarray             # (n, T), reference column of zeros first
+    tau_draws: np.ndarray | None
+    idata: object
+    diag: pd.DataFrame | None
+    divergences: int
+    notes: tuple[str, ...]
+    selection_log: tuple[str, ...]
+    sources: pd.DataFrame
+    treatments_meta: pd.DataFrame
+    converged: bool
+    run_info: dict
+    engine: str
+
+    @property
+    def order(self) -> list[str]:
+        """League order: from the config, else by SUCRA (best first)."""
+        if self.cfg.league_order:
+            missing = set(self.network.treatments) - set(self.cfg.league_order)
+            if missing:
+                from .errors import ConfigError
+
+                raise ConfigError(f"{self.cfg.path}: [model] league_order misses {', '.join(sorted(missing))}")
+            return [t for t in self.cfg.league_order if t in self.network.treatments]
+        return list(self.rank_table.sort_values("sucra", ascending=False)[TREATMENT])
+
+    def write(self, folder: Path) -> None:
+        treatments = self.network.treatments
+        lower = self.spec.lower_is_better
+        measure = "HR"
+        p_better = prob_better(self.draws, lower)
+        long = league.league_long(self.rel, p_better, treatments)
+        matrix = league.league_matrix(long, self.order)
+        text = league.caption(measure, lower)
+        footnotes = [f"Model: {self.spec.effects} effects; {self.spec.describe().splitlines()[1]}",
+                     f"Analysis {self.cfg.name}; nma {__version__}; input hash {self.run_info['input_hash'][:12]}; "
+                     f"seed {self.run_info['seed']}."]
+        if not self.converged:
+            footnotes.insert(0, "UNCONVERGED: these results failed the convergence gate.")
+        league.write_csv(long, matrix, folder)
+        league.write_xlsx(long, matrix, folder / "league_table.xlsx", text, footnotes, lower)
+        (folder / "league_table.md").write_text(league.to_markdown(matrix, text), encoding="utf-8")
+        lhtml = league_html(matrix, long, lower)
+        (folder / "league_table.html").write_text(
+            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>League table</title></head><body>"
+            f"<p>{text}</p>{lhtml}<p>{'<br>'.join(footnotes)}</p></body></html>\n", encoding="utf-8")
+        cumulative_rank_probabilities(self.rank_table).to_csv(folder / "ranks_cumulative.csv", index=False, lineterminator="\n")
+        if self.cfg.mid is not None:
+            mid_probabilities(self.draws, treatments, float(self.cfg.mid), lower).to_csv(
+                folder / "mid.csv", index=False, lineterminator="\n")
+        self._write_draws(folder / "draws.csv")
+        images = self._figures(folder / "figures", long)
+        self._report(folder / "report.html", long, matrix, text, images)
+
+    def _write_draws(self, path: Path) -> None:
+        """Posterior draws of every basic parameter (log-HR vs the reference) and tau, for economic models."""
+        post = self.idata["posterior"]
+        n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+        frame = pd.DataFrame({"chain": np.repeat(np.arange(n_chain), n_draw), "draw": np.tile(np.arange(n_draw), n_chain)})
+        d = post["d"].transpose("chain", "draw", TREATMENT).to_numpy().reshape(n_chain * n_draw, -1)
+        for i, t in enumerate(post[TREATMENT].values):
+            frame[f"d[{t}]"] = d[:, i]
+        if "tau" in post:
+            frame["tau"] = post["tau"].transpose("chain", "draw").to_numpy().ravel()
+        frame.to_csv(path, index=False, lineterminator="\n")
+
+    def _figures(self, folder: Path, long: pd.DataFrame) -> dict[str, Path]:
+        folder.mkdir()
+        meta = self.treatments_meta.set_index("id") if len(self.treatments_meta) else pd.DataFrame()
+        labels = {t: meta.loc[t, "label"] for t in self.network.treatments if t in meta.index} if len(meta) else {}
+        dual = {t: bool(meta.loc[t, "dual_blockade"]) for t in self.network.treatments if t in meta.index} if len(meta) else {}
+        images = {"network": plots.network_plot(self.network.contrasts, labels, dual, folder / "network"),
+                  "forest": plots.forest_plot(self.rel, self.network.reference, folder / "forest", fixed=self.fixed,
+                                              labels=labels)}
+        images["rankogram"], images["cumulative rankogram"] = plots.rankograms(
+            self.rank_table, folder / "rankogram", folder / "rankogram_cumulative")
+        images["league heatmap"] = plots.league_heatmap(long, self.order, folder / "league_heatmap")
+        if self.tau_draws is not None:
+            images["tau prior and posterior"] = plots.tau_plot(self.tau_draws, self.spec.tau_prior, folder / "tau")
+        if self.engine == "mcmc":
+            names = ["d"] + (["tau"] if self.tau_draws is not None else [])
+            images["trace"], images["rank plot"] = plots.arviz_plots(self.idata, names, folder / "trace", folder / "rank")
+        return images
+
+    def _report(self, path: Path, long, matrix, text: str, images: dict[str, Path]) -> None:
+        data = self.cfg.raw.get("data", {})
+        cols = [c for c in ("study", "treatment", "y", "se", "n", "analysis", "data_cut", "population",
+                            "outcome_definition", "source_id", "location") if c in self.network.contrasts]
+        ev = self.network.contrasts[cols].copy()
+        ev.insert(3, "HR vs study reference", np.exp(ev["y"]))
+        context = {
+            "title": self.cfg.title, "description": self.cfg.raw.get("description", ""),
+            "question": {"setting": data.get("setting", "(contrast file)"), "outcome": data.get("outcome", ""),
+                         "population": data.get("population", "itt" if "setting" in data else ""),
+                         "definition": data.get("outcome_definition", "as reported")},
+            "reference": self.network.reference, "warnings": list(self.notes), "evidence_table": ev,
+            "selection": list(self.selection_log), "sources": self.sources.to_dict("records"),
+            "network_summary": self.network.summary(), "priors": self.spec.describe(), "engine": self.engine,
+            "seed": self.run_info["seed"], "diagnostics": self.diag, "divergences": self.divergences,
+            "league_caption": text, "league_html": league_html(matrix, long, self.spec.lower_is_better),
+            "ranks_table": self.rank_table, "heterogeneity": self.het, "converged": self.converged,
+            "version": __version__, "input_hash": self.run_info["input_hash"],
+        }
+        path.write_text(render_report(context, images), encoding="utf-8")
+

@@ -1,0 +1,138 @@
+"""Figures a committee can read: network, forest, rankograms, league heatmap, tau, and ArviZ diagnostics.
+
+Each figure is saved as PNG and SVG; functions return the PNG path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import networkx as nx  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+plt.rcParams.update({"font.size": 11, "svg.hashsalt": "nma", "svg.fonttype": "none"})
+
+
+def _save(fig, path: Path) -> Path:
+    fig.savefig(path.with_suffix(".png"), dpi=130, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(path.with_suffix(".svg"), bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    return path.with_suffix(".png")
+
+
+def network_plot(contrasts: pd.DataFrame, labels: dict[str, str], dual: dict[str, bool], path: Path) -> Path:
+    """Node size ~ patients randomised, edge width ~ number of trials, edges labelled with trial names."""
+    g = nx.Graph()
+    n = contrasts.groupby("treatment")["n"].sum(min_count=1) if "n" in contrasts else pd.Series(dtype=float)
+    for t in contrasts["treatment"].unique():
+        g.add_node(t)
+    for study, grp in contrasts.groupby("study", sort=False):
+        arms = list(grp["treatment"])
+        for i, a in enumerate(arms):
+            for b in arms[i + 1:]:
+                if g.has_edge(a, b):
+                    g[a][b]["studies"].append(str(study))
+                else:
+                    g.add_edge(a, b, studies=[str(study)])
+    pos = nx.circular_layout(g) if len(g) > 2 else {t: (i, 0) for i, t in enumerate(g)}
+    sizes = np.array([float(n.get(t, np.nan)) if t in n else np.nan for t in g.nodes])
+    sizes = np.where(np.isfinite(sizes), sizes, np.nanmedian(sizes) if np.isfinite(sizes).any() else 1.0)
+    sizes = 600 + 2400 * sizes / sizes.max()
+    fig, ax = plt.subplots(figsize=(7, 5))
+    widths = [1.5 * len(d["studies"]) + 0.5 for _, _, d in g.edges(data=True)]
+    nx.draw_networkx_edges(g, pos, ax=ax, width=widths, edge_color="#7f7f7f")
+    colours = ["#d95f02" if dual.get(t, False) else "#1b9e77" for t in g.nodes]
+    nx.draw_networkx_nodes(g, pos, ax=ax, node_size=sizes, node_color=colours, alpha=0.9)
+    nx.draw_networkx_labels(g, pos, ax=ax, labels={t: labels.get(t, t) for t in g.nodes}, font_size=9)
+    nx.draw_networkx_edge_labels(g, pos, ax=ax, edge_labels={(a, b): "\n".join(d["studies"]) for a, b, d in g.edges(data=True)},
+                                 font_size=8)
+    ax.set_title("Treatment network (orange: dual HER2 blockade; node size ~ patients; edge width ~ trials)", fontsize=10)
+    ax.axis("off")
+    ax.margins(0.25)
+    return _save(fig, path)
+
+
+def forest_plot(rel: pd.DataFrame, comparator: str, path: Path, measure: str = "HR", fixed: pd.DataFrame | None = None,
+                labels: dict[str, str] | None = None) -> Path:
+    """Every treatment versus `comparator` on a log axis, with the fixed-effect result beside it if given."""
+    labels = labels or {}
+    rows = rel[rel["comparator"] == comparator].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.5))
+    y = np.arange(len(rows))[::-1]
+    ax.errorbar(rows["exp_median"], y, xerr=[rows["exp_median"] - rows["exp_lower"], rows["exp_upper"] - rows["exp_median"]],
+                fmt="s", color="black", capsize=3, label="network estimate (95% CrI)")
+    if fixed is not None:
+        f = fixed[fixed["comparator"] == comparator].set_index("treatment").loc[rows["treatment"]]
+        ax.errorbar(f["exp_median"], y - 0.25, xerr=[f["exp_median"] - f["exp_lower"], f["exp_upper"] - f["exp_median"]],
+                    fmt="o", color="#1f78b4", capsize=3, label="fixed effect")
+    ax.axvline(1.0, color="grey", ls="--")
+    ax.set_xscale("log")
+    ax.set_yticks(y, [labels.get(t, t) for t in rows["treatment"]])
+    ax.set_xlabel(f"{measure} versus {labels.get(comparator, comparator)} (log scale)")
+    ax.legend(loc="best", fontsize=8)
+    return _save(fig, path)
+
+
+def rankograms(rank_table: pd.DataFrame, path_rank: Path, path_cum: Path) -> tuple[Path, Path]:
+    cols = [c for c in rank_table.columns if c.startswith("p_rank_")]
+    k = np.arange(1, len(cols) + 1)
+    out = []
+    for cumulative, path in ((False, path_rank), (True, path_cum)):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for _, r in rank_table.iterrows():
+            p = r[cols].to_numpy(float)
+            ax.plot(k, np.cumsum(p) if cumulative else p, marker="o", label=f"{r['treatment']} (SUCRA {r['sucra']:.2f})")
+        ax.set_xticks(k)
+        ax.set_xlabel("rank (1 = best)")
+        ax.set_ylabel("P(rank <= k)" if cumulative else "P(rank = k)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(fontsize=8)
+        ax.set_title("Cumulative rankogram" if cumulative else "Rankogram")
+        out.append(_save(fig, path))
+    return out[0], out[1]
+
+
+def league_heatmap(long: pd.DataFrame, order: list[str], path: Path, measure: str = "HR") -> Path:
+    m = long.pivot(index="row", columns="column", values="median").reindex(index=order, columns=order)
+    logm = np.log(m.to_numpy(float))
+    lim = np.nanmax(np.abs(logm)) if np.isfinite(logm).any() else 1.0
+    fig, ax = plt.subplots(figsize=(1.1 * len(order) + 2.5, 1.0 * len(order) + 1.5))
+    im = ax.imshow(logm, cmap="RdBu", vmin=-lim, vmax=lim)
+    for i in range(len(order)):
+        for j in range(len(order)):
+            if i != j:
+                ax.text(j, i, f"{m.iloc[i, j]:.2f}", ha="center", va="center", fontsize=9)
+    ax.set_xticks(range(len(order)), order, rotation=45, ha="right")
+    ax.set_yticks(range(len(order)), order)
+    ax.set_xlabel("column treatment")
+    ax.set_ylabel("row treatment")
+    fig.colorbar(im, ax=ax, label=f"log {measure}, row vs column")
+    ax.set_title(f"{measure} of row vs column (median)")
+    return _save(fig, path)
+
+
+def tau_plot(tau_draws: np.ndarray, prior, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    hi = float(np.quantile(tau_draws, 0.995)) * 1.2
+    ax.hist(tau_draws, bins=60, range=(0, hi), density=True, alpha=0.6, label="posterior")
+    grid = np.linspace(1e-4, hi, 400)
+    ax.plot(grid, np.exp(prior.logpdf(grid)), color="black", label=f"prior: {prior.text}")
+    ax.set_xlabel("tau (between-trial SD of the log-HR)")
+    ax.set_ylabel("density")
+    ax.legend()
+    return _save(fig, path)
+
+
+def arviz_plots(idata, var_names: list[str], path_trace: Path, path_rank: Path) -> tuple[Path, Path]:
+    import arviz as az
+
+    axes = az.plot_trace(idata, var_names=var_names, compact=True)
+    trace = _save(np.ravel(axes)[0].figure, path_trace)
+    axes = az.plot_rank(idata, var_names=var_names)
+    rank = _save(np.ravel(axes)[0].figure, path_rank)
+    return trace, rank

@@ -1,0 +1,112 @@
+"""League tables, rankings, MID and the report, on posteriors built by hand (no MCMC)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import REF
+from nma import league
+from nma.summaries import add_ratio_scale, cumulative_rank_probabilities, mid_probabilities, prob_better, ranks, relative_effects
+
+TREATMENTS = ("A", "B", "C")
+
+
+@pytest.fixture
+def draws():
+    rng = np.random.default_rng(4)
+    return np.column_stack([np.zeros(5000), rng.normal(-0.3, 0.2, 5000), rng.normal(0.1, 0.3, 5000)])
+
+
+def test_league_cells_have_row_versus_column_orientation(draws):
+    rel = add_ratio_scale(relative_effects(draws, TREATMENTS))
+    long = league.league_long(rel, prob_better(draws), TREATMENTS)
+    matrix = league.league_matrix(long, ["B", "A", "C"])
+    # row B, column A: HR of B vs A = exp(median of d_B - d_A) = exp(median of d_B) since d_A = 0
+    hr = np.exp(np.median(draws[:, 1]))
+    lo, hi = np.exp(np.quantile(draws[:, 1], [0.025, 0.975]))
+    assert matrix.loc["B", "A"].startswith(f"{hr:.2f} ({lo:.2f} to {hi:.2f})")
+    assert f"P = {np.mean(draws[:, 1] < 0):.2f}" in matrix.loc["B", "A"]
+    # the mirror cell is the reciprocal
+    assert matrix.loc["A", "B"].startswith(f"{1 / hr:.2f} ({1 / hi:.2f} to {1 / lo:.2f})")
+    assert matrix.loc["A", "A"] == "A"
+    assert "ROW treatment versus the COLUMN treatment" in league.caption()
+
+
+def test_rank_probabilities_sum_to_one_and_sucra_closed_form(draws):
+    r = ranks(draws, TREATMENTS)
+    p = r[[f"p_rank_{k}" for k in (1, 2, 3)]].to_numpy()
+    np.testing.assert_allclose(p.sum(axis=0), 1.0)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    cum = cumulative_rank_probabilities(r)[["p_rank_le_1", "p_rank_le_2"]].to_numpy()
+    # SUCRA = sum_{k<T} P(rank <= k) / (T - 1) (Salanti 2011)
+    np.testing.assert_allclose(r["sucra"], cum.sum(axis=1) / 2)
+    assert ((r["sucra"] >= 0) & (r["sucra"] <= 1)).all()
+    assert ((r["sucra_lower"] <= r["sucra"]) & (r["sucra"] <= r["sucra_upper"])).all()
+
+
+def test_mid_probability_by_hand(draws):
+    mid = mid_probabilities(draws, TREATMENTS, 0.8).set_index(["treatment", "comparator"])
+    # P(HR of B vs A < 0.8) = P(d_B < ln 0.8), and d_B ~ N(-0.3, 0.2^2): Phi((ln 0.8 + 0.3) / 0.2) = Phi(0.3843) = 0.6496
+    assert mid.loc[("B", "A"), "p_beats_by_mid"] == pytest.approx(0.6496, abs=0.015)  # Monte Carlo, 5000 draws
+    assert mid.loc[("B", "A"), "p_beats_by_mid"] == pytest.approx(np.mean(draws[:, 1] < np.log(0.8)))
+    with pytest.raises(ValueError, match="ratio below 1"):
+        mid_probabilities(draws, TREATMENTS, 1.2)
+
+
+class _Parser(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.sections, self.images = [], []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "section":
+            self.sections.append(a.get("id"))
+        if tag == "img":
+            self.images.append(a.get("src", ""))
+
+
+@pytest.fixture(scope="module")
+def run_out(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("deliver")
+    cfg = tmp / "a.toml"
+    cfg.write_text(f'title = "TSD2 Example 7"\n[data]\ncontrasts = "{REF / "tsd2_parkinsons.csv"}"\n[model]\n'
+                   'effects = "random"\nreference = "1"\nd_prior_sd = 100\ntau_prior = "uniform(0, 5)"\nengine = "exact"\n'
+                   'mid = 0.8\n[sampler]\nseed = 3\n')
+    res = subprocess.run([sys.executable, "-m", "nma", "run", str(cfg), "--out", str(tmp / "out")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return tmp / "out"
+
+
+def test_xlsx_values_and_caption(run_out):
+    from openpyxl import load_workbook
+
+    wb = load_workbook(run_out / "league_table.xlsx")
+    ws = wb["League table"]
+    assert "ROW treatment versus the COLUMN treatment" in ws["A1"].value
+    assert ws.freeze_panes == "B4"
+    header = [c.value for c in ws[3]][1:]
+    rel = pd.read_csv(run_out / "relative_effects.csv", dtype={"treatment": str, "comparator": str})
+    rows = {ws.cell(r, 1).value: r for r in range(4, 4 + len(header))}
+    r, c = rows["2"], header.index("1") + 2
+    want = rel[(rel.treatment == "2") & (rel.comparator == "1")].iloc[0]
+    assert ws.cell(r, c).value.startswith(f"{want.exp_median:.2f} ({want.exp_lower:.2f} to {want.exp_upper:.2f})")
+    assert ws.cell(r, c).fill.fgColor.rgb.endswith("C6EFCE")  # CrI excludes 1 and favours the row treatment
+
+
+def test_report_has_every_section_and_image(run_out):
+    p = _Parser()
+    p.feed((run_out / "report.html").read_text())
+    for section in ("question", "warnings", "evidence", "network", "model", "diagnostics", "league", "rankings", "plots"):
+        assert section in p.sections
+    assert len(p.images) >= 6 and all(src.startswith("data:image/png;base64,") for src in p.images)
+    draws = pd.read_csv(run_out / "draws.csv")
+    assert list(draws.columns) == ["chain", "draw", "d[2]", "d[3]", "d[4]", "d[5]", "tau"]
+    assert re.search(r"p_beats_by_mid", (run_out / "mid.csv").read_text())
