@@ -21,7 +21,8 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "data.trials.*": {"analysis": str, "population": str, "source": str, "outcome_definition": str},
     "model": {"effects": str, "reference": str, "d_prior_sd": (int, float), "tau_prior": str,
               "lower_is_better": bool, "engine": str, "allow_unconverged": bool, "mid": (int, float),
-              "league_order": list},
+              "league_order": list, "league_upper": str, "forest_comparators": list,
+              "reference_median_months": (int, float)},
     "sampler": {"seed": int, "chains": int, "draws": int, "tune": int, "target_accept": float, "cores": int},
 }
 
@@ -41,6 +42,9 @@ class AnalysisConfig:
     sampler: SamplerConfig
     mid: float | None = None
     league_order: tuple[str, ...] | None = None
+    league_upper: str = "network"
+    forest_comparators: tuple[str, ...] = ()
+    reference_median_months: float | None = None
 
     @property
     def name(self) -> str:
@@ -122,9 +126,17 @@ def load_config(path: str | Path) -> AnalysisConfig:
             raise ConfigError(f"{path}: [sampler] {key} must be positive")
     if not 0.5 <= sampler_cfg.target_accept < 1:
         raise ConfigError(f"{path}: [sampler] target_accept = {sampler_cfg.target_accept} must be in [0.5, 1)")
-    model_only = {k: v for k, v in model.items() if k not in ("engine", "reference", "allow_unconverged", "mid", "league_order")}
+    model_only = {k: v for k, v in model.items() if k not in ("engine", "reference", "allow_unconverged", "mid", "league_order",
+                                                          "league_upper", "forest_comparators", "reference_median_months")}
+    if model.get("league_upper", "network") not in ("network", "direct"):
+        raise ConfigError(f"{path}: [model] league_upper = {model['league_upper']!r}; use \"network\" or \"direct\"")
+    if "reference_median_months" in model and not model["reference_median_months"] > 0:
+        raise ConfigError(f"{path}: [model] reference_median_months must be positive")
     return AnalysisConfig(path=path, raw=raw, title=raw.get("title", path.stem), selection=selection,
                           evidence_dir=evidence_dir, contrasts_path=contrasts_path, model=model_only, engine=engine,
                           reference=model.get("reference"), allow_unconverged=model.get("allow_unconverged", False),
                           sampler=sampler_cfg, mid=model.get("mid"),
-                          league_order=tuple(model["league_order"]) if "league_order" in model else None)
+                          league_order=tuple(model["league_order"]) if "league_order" in model else None,
+                          league_upper=model.get("league_upper", "network"),
+                          forest_comparators=tuple(model.get("forest_comparators", ())),
+                          reference_median_months=model.get("reference_median_months"))

@@ -57,17 +57,27 @@ class Deliverables:
         measure = "HR"
         p_better = prob_better(self.draws, lower)
         long = league.league_long(self.rel, p_better, treatments)
-        matrix = league.league_matrix(long, self.order)
-        text = league.caption(measure, lower)
+        direct_upper = self.cfg.league_upper == "direct"
+        direct = None
+        if direct_upper:
+            from .constants import CI_PROB
+            from .exact import direct_estimates
+            from .summaries import probs_for
+
+            direct_rel = direct_estimates(self.network, self.spec, probs_for(CI_PROB))
+            direct_rel.to_csv(folder / "direct_effects.csv", index=False, lineterminator="\n")
+            direct = league.ratio_scale(direct_rel)
+        matrix = league.league_matrix(long, self.order, direct=direct)
+        text = league.caption(measure, lower, direct_upper=direct_upper)
         footnotes = [f"Model: {self.spec.effects} effects; {self.spec.describe().splitlines()[1]}",
                      f"Analysis {self.cfg.name}; nma {__version__}; input hash {self.run_info['input_hash'][:12]}; "
                      f"seed {self.run_info['seed']}."]
         if not self.converged:
             footnotes.insert(0, "UNCONVERGED: these results failed the convergence gate.")
         league.write_csv(long, matrix, folder)
-        league.write_xlsx(long, matrix, folder / "league_table.xlsx", text, footnotes, lower)
+        league.write_xlsx(long, matrix, folder / "league_table.xlsx", text, footnotes, lower, direct_upper)
         (folder / "league_table.md").write_text(league.to_markdown(matrix, text), encoding="utf-8")
-        lhtml = league_html(matrix, long, lower)
+        lhtml = league_html(matrix, long, lower, direct_upper)
         (folder / "league_table.html").write_text(
             f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>League table</title></head><body>"
             f"<p>{text}</p>{lhtml}<p>{'<br>'.join(footnotes)}</p></body></html>\n", encoding="utf-8")
@@ -76,8 +86,27 @@ class Deliverables:
             mid_probabilities(self.draws, treatments, float(self.cfg.mid), lower).to_csv(
                 folder / "mid.csv", index=False, lineterminator="\n")
         self._write_draws(folder / "draws.csv")
+        if (absolute := self.absolute_effects()) is not None:
+            absolute.to_csv(folder / "absolute_effects.csv", index=False, lineterminator="\n")
         images = self._figures(folder / "figures", long)
         self._report(folder / "report.html", long, matrix, text, images)
+
+    def absolute_effects(self) -> pd.DataFrame | None:
+        """Implied median time to event per treatment, given the reference arm's median: an APPROXIMATION.
+
+        Under proportional hazards with an exponential baseline, median_t = median_ref / HR(t vs ref).
+        Real survival curves are rarely exponential; use this for orientation, not for economic models."""
+        if self.cfg.reference_median_months is None:
+            return None
+        from .constants import CI_PROB
+        from .summaries import probs_for
+
+        lo, mid, hi = probs_for(CI_PROB)
+        med = float(self.cfg.reference_median_months) / np.exp(self.draws)   # (n, T); reference column = median_ref
+        q = np.quantile(med, [lo, mid, hi], axis=0)
+        return pd.DataFrame({TREATMENT: list(self.network.treatments), "median_months": q[1], "lower": q[0], "upper": q[2],
+                             "assumption": "exponential baseline, proportional hazards; reference median "
+                                           f"{self.cfg.reference_median_months:g} months"})
 
     def _write_draws(self, path: Path) -> None:
         """Posterior draws of every basic parameter (log-HR vs the reference) and tau, for economic models."""
@@ -99,6 +128,15 @@ class Deliverables:
         images = {"network": plots.network_plot(self.network.contrasts, labels, dual, folder / "network"),
                   "forest": plots.forest_plot(self.rel, self.network.reference, folder / "forest", fixed=self.fixed,
                                               labels=labels)}
+        for comp in self.cfg.forest_comparators:
+            if comp not in self.network.treatments:
+                from .errors import ConfigError
+
+                raise ConfigError(f"{self.cfg.path}: [model] forest_comparators names '{comp}', which is not in the "
+                                  f"network ({', '.join(self.network.treatments)})")
+            if comp != self.network.reference:
+                images[f"forest versus {comp}"] = plots.forest_plot(self.rel, comp, folder / f"forest_vs_{comp}",
+                                                                    labels=labels)
         images["rankogram"], images["cumulative rankogram"] = plots.rankograms(
             self.rank_table, folder / "rankogram", folder / "rankogram_cumulative")
         images["league heatmap"] = plots.league_heatmap(long, self.order, folder / "league_heatmap")
@@ -124,7 +162,9 @@ class Deliverables:
             "selection": list(self.selection_log), "sources": self.sources.to_dict("records"),
             "network_summary": self.network.summary(), "priors": self.spec.describe(), "engine": self.engine,
             "seed": self.run_info["seed"], "diagnostics": self.diag, "divergences": self.divergences,
-            "league_caption": text, "league_html": league_html(matrix, long, self.spec.lower_is_better),
+            "league_caption": text,
+            "league_html": league_html(matrix, long, self.spec.lower_is_better, self.cfg.league_upper == "direct"),
+            "absolute": self.absolute_effects(),
             "ranks_table": self.rank_table, "heterogeneity": self.het, "converged": self.converged,
             "version": __version__, "input_hash": self.run_info["input_hash"],
         }

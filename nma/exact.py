@@ -204,3 +204,33 @@ def exact_relative_effects(post: ExactPosterior, probs: tuple[float, float, floa
     t = post.treatments
     return pd.DataFrame({"treatment": [t[i] for i, _ in pairs], "comparator": [t[j] for _, j in pairs],
                          "mean": s["mean"], "sd": s["sd"], "lower": s[probs[0]], "median": s[probs[1]], "upper": s[probs[2]]})
+
+
+def direct_estimates(network: Network, spec: ModelSpec, probs: tuple[float, float, float]) -> pd.DataFrame:
+    """For each directly compared pair, the same model fitted to only the trials that compare it.
+
+    Multi-arm trials contribute their own contrast of the pair: y_b - y_a, with variance
+    var_a + var_b - 2 cov(a, b) (the covariance is the reference arm's variance when neither arm is the reference).
+    Returns every ordered pair with direct evidence, columns as `exact_relative_effects` plus n_studies.
+    """
+    rows = []
+    for comp in network.comparisons.itertuples(index=False):
+        a, b = comp.treatment_a, comp.treatment_b
+        recs = []
+        for study in comp.studies.split(", "):
+            g = network.contrasts[network.contrasts["study"].astype(str) == study]
+            ref = g[g["y"].isna()].iloc[0]
+            y = {ref["treatment"]: 0.0, **dict(zip(g["treatment"][g["y"].notna()], g["y"][g["y"].notna()]))}
+            var = {ref["treatment"]: 0.0, **dict(zip(g["treatment"][g["y"].notna()], g["se"][g["y"].notna()] ** 2))}
+            cov = 0.0 if ref["treatment"] in (a, b) else float(ref["se"]) ** 2
+            recs += [{"study": study, "treatment": a, "y": np.nan, "se": np.nan},
+                     {"study": study, "treatment": b, "y": y[b] - y[a], "se": np.sqrt(var[a] + var[b] - 2 * cov)}]
+        sub = Network.from_contrasts(pd.DataFrame(recs), reference=a)
+        post = fit_exact(sub, spec)
+        s = post.summarise(np.ones((1, 1)), probs)
+        for sign, (t, c) in ((1, (b, a)), (-1, (a, b))):
+            lo, hi = sign * s[probs[0]][0], sign * s[probs[2]][0]
+            rows.append({"treatment": t, "comparator": c, "mean": sign * s["mean"][0], "sd": s["sd"][0],
+                         "lower": min(lo, hi), "median": sign * s[probs[1]][0], "upper": max(lo, hi),
+                         "n_studies": comp.n_studies})
+    return pd.DataFrame(rows)

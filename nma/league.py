@@ -15,13 +15,23 @@ from .constants import COMPARATOR, TREATMENT
 FMT = "{median:.2f} ({lower:.2f} to {upper:.2f})"
 
 
-def caption(measure: str = "HR", lower_is_better: bool = True, with_prob: bool = True) -> str:
+def caption(measure: str = "HR", lower_is_better: bool = True, with_prob: bool = True, direct_upper: bool = False) -> str:
     favour = "below 1" if lower_is_better else "above 1"
     text = (f"Each cell is the {measure} of the ROW treatment versus the COLUMN treatment: posterior median "
             f"(95% credible interval). {measure} {favour} favours the row treatment.")
     if with_prob:
         text += " Second line: probability that the row treatment is better than the column treatment."
+    if direct_upper:
+        text += (" Below the diagonal: network estimates (direct and indirect evidence). Above the diagonal: direct "
+                 "evidence only (the same model fitted to the trials comparing the pair; '-' where none), with the "
+                 "same row-versus-column orientation.")
     return text
+
+
+def ratio_scale(rel: pd.DataFrame) -> pd.DataFrame:
+    """Relative effects (log scale) as row/column ratio-scale estimates."""
+    return pd.DataFrame({"row": rel[TREATMENT], "column": rel[COMPARATOR], "median": np.exp(rel["median"]),
+                         "lower": np.exp(rel["lower"]), "upper": np.exp(rel["upper"])})
 
 
 def league_long(rel: pd.DataFrame, p_better: np.ndarray | None, treatments: tuple[str, ...]) -> pd.DataFrame:
@@ -35,11 +45,27 @@ def league_long(rel: pd.DataFrame, p_better: np.ndarray | None, treatments: tupl
     return out.reset_index(drop=True)
 
 
-def league_matrix(long: pd.DataFrame, order: list[str], with_prob: bool = True) -> pd.DataFrame:
-    """Square matrix of cell strings in `order`; the diagonal holds the treatment name, as netmeta's does."""
+def league_matrix(long: pd.DataFrame, order: list[str], with_prob: bool = True,
+                  direct: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Square matrix of cell strings in `order`; the diagonal holds the treatment name, as netmeta's does.
+
+    With `direct` (ratio-scale columns median, lower, upper per row/column pair), cells above the diagonal show
+    the direct-evidence-only estimate instead, as netmeta's netleague does."""
     cells = {(r["row"], r["column"]): FMT.format(**r) + (f"\nP = {r['p_row_better']:.2f}" if with_prob and "p_row_better" in r else "")
              for r in long.to_dict("records")}
-    return pd.DataFrame([[t if t == c else cells[(t, c)] for c in order] for t in order], index=order, columns=order)
+    upper = {}
+    if direct is not None:
+        upper = {(r["row"], r["column"]): FMT.format(**r) + " [direct]" for r in direct.to_dict("records")}
+    pos = {t: i for i, t in enumerate(order)}
+
+    def cell(t, c):
+        if t == c:
+            return t
+        if direct is not None and pos[t] < pos[c]:
+            return upper.get((t, c), "-")
+        return cells[(t, c)]
+
+    return pd.DataFrame([[cell(t, c) for c in order] for t in order], index=order, columns=order)
 
 
 def write_csv(long: pd.DataFrame, matrix: pd.DataFrame, outdir: Path) -> None:
@@ -48,7 +74,7 @@ def write_csv(long: pd.DataFrame, matrix: pd.DataFrame, outdir: Path) -> None:
 
 
 def write_xlsx(long: pd.DataFrame, matrix: pd.DataFrame, path: Path, text: str, footnotes: list[str],
-               lower_is_better: bool = True) -> None:
+               lower_is_better: bool = True, direct_upper: bool = False) -> None:
     """Formatted workbook: caption on top, frozen header, cells shaded where the CrI excludes 1."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
@@ -74,6 +100,8 @@ def write_xlsx(long: pd.DataFrame, matrix: pd.DataFrame, path: Path, text: str, 
             cell.alignment = Alignment(wrap_text=True, vertical="top")
             if t == c:
                 cell.fill = diag
+            elif direct_upper and order.index(t) < order.index(c):
+                continue  # direct-only cells are not shaded: shading describes the network estimate
             elif lookup[(t, c)]["excludes_1"]:
                 better = lookup[(t, c)]["upper"] < 1 if lower_is_better else lookup[(t, c)]["lower"] > 1
                 cell.fill = favour_row if better else favour_col

@@ -17,7 +17,7 @@ def _table(df: pd.DataFrame, digits: int = 3) -> Markup:
     return Markup(df.to_html(index=False, float_format=lambda v: f"{v:.{digits}f}", border=0, na_rep=""))
 
 
-def league_html(matrix: pd.DataFrame, long: pd.DataFrame, lower_is_better: bool) -> Markup:
+def league_html(matrix: pd.DataFrame, long: pd.DataFrame, lower_is_better: bool, direct_upper: bool = False) -> Markup:
     lookup = {(r["row"], r["column"]): r for r in long.to_dict("records")}
     order = list(matrix.index)
     parts = ["<table class='league'><tr><th>row \\ column</th>" + "".join(f"<th>{t}</th>" for t in order) + "</tr>"]
@@ -29,7 +29,7 @@ def league_html(matrix: pd.DataFrame, long: pd.DataFrame, lower_is_better: bool)
                 continue
             r = lookup[(t, c)]
             cls = ""
-            if r["excludes_1"]:
+            if r["excludes_1"] and not (direct_upper and order.index(t) < order.index(c)):
                 better = r["upper"] < 1 if lower_is_better else r["lower"] > 1
                 cls = " class='fav-row'" if better else " class='fav-col'"
             cells.append(f"<td{cls}>" + str(matrix.loc[t, c]).replace("\n", "<br>") + "</td>")
@@ -40,7 +40,7 @@ def league_html(matrix: pd.DataFrame, long: pd.DataFrame, lower_is_better: bool)
 def render_report(context: dict, images: dict[str, Path]) -> str:
     embedded = {name: base64.b64encode(Path(p).read_bytes()).decode("ascii") for name, p in images.items()}
     ctx = dict(context)
-    for key in ("evidence_table", "diagnostics", "ranks_table", "heterogeneity"):
+    for key in ("evidence_table", "diagnostics", "ranks_table", "heterogeneity", "absolute"):
         if isinstance(ctx.get(key), pd.DataFrame):
             ctx[key] = _table(ctx[key])
     return _ENV.get_template("report.html").render(images=embedded, **ctx)

@@ -79,7 +79,7 @@ def run_out(tmp_path_factory):
     cfg = tmp / "a.toml"
     cfg.write_text(f'title = "TSD2 Example 7"\n[data]\ncontrasts = "{REF / "tsd2_parkinsons.csv"}"\n[model]\n'
                    'effects = "random"\nreference = "1"\nd_prior_sd = 100\ntau_prior = "uniform(0, 5)"\nengine = "exact"\n'
-                   'mid = 0.8\n[sampler]\nseed = 3\n')
+                   'mid = 0.8\nreference_median_months = 12.0\nleague_upper = "direct"\n[sampler]\nseed = 3\n')
     res = subprocess.run([sys.executable, "-m", "nma", "run", str(cfg), "--out", str(tmp / "out")], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     return tmp / "out"
@@ -95,10 +95,12 @@ def test_xlsx_values_and_caption(run_out):
     header = [c.value for c in ws[3]][1:]
     rel = pd.read_csv(run_out / "relative_effects.csv", dtype={"treatment": str, "comparator": str})
     rows = {ws.cell(r, 1).value: r for r in range(4, 4 + len(header))}
-    r, c = rows["2"], header.index("1") + 2
-    want = rel[(rel.treatment == "2") & (rel.comparator == "1")].iloc[0]
+    # "2" ranks first, so (row 1, column 2) lies below the diagonal: the network estimate of 1 vs 2
+    r, c = rows["1"], header.index("2") + 2
+    want = rel[(rel.treatment == "1") & (rel.comparator == "2")].iloc[0]
     assert ws.cell(r, c).value.startswith(f"{want.exp_median:.2f} ({want.exp_lower:.2f} to {want.exp_upper:.2f})")
-    assert ws.cell(r, c).fill.fgColor.rgb.endswith("C6EFCE")  # CrI excludes 1 and favours the row treatment
+    assert ws.cell(r, c).fill.fgColor.rgb.endswith("FFC7CE")  # CrI excludes 1 and favours the column treatment
+    assert ws.cell(rows["2"], header.index("1") + 2).value.endswith("[direct]")  # above: direct evidence only
 
 
 def test_report_has_every_section_and_image(run_out):
@@ -110,3 +112,40 @@ def test_report_has_every_section_and_image(run_out):
     draws = pd.read_csv(run_out / "draws.csv")
     assert list(draws.columns) == ["chain", "draw", "d[2]", "d[3]", "d[4]", "d[5]", "tau"]
     assert re.search(r"p_beats_by_mid", (run_out / "mid.csv").read_text())
+    assert "absolute" in p.sections
+
+
+def test_absolute_effects_are_reference_median_over_hr(run_out):
+    ab = pd.read_csv(run_out / "absolute_effects.csv", dtype={"treatment": str}).set_index("treatment")
+    draws = pd.read_csv(run_out / "draws.csv")
+    assert ab.loc["1", "median_months"] == 12.0
+    # exponential baseline: median_t = 12 / HR_t, so its median is 12 / exp(median of d_t)
+    assert ab.loc["2", "median_months"] == pytest.approx(np.median(12.0 / np.exp(draws["d[2]"])))
+    assert "exponential" in ab.loc["2", "assumption"]
+
+
+def test_direct_estimates_from_a_multi_arm_trial_by_hand():
+    from helpers import parkinsons
+    from nma.exact import direct_estimates
+    from nma.spec import ModelSpec
+
+    d = direct_estimates(parkinsons(), ModelSpec(effects="fixed", d_prior_sd=100.0), (0.025, 0.5, 0.975))
+    d = d.set_index(["treatment", "comparator"])
+    # 4 vs 2 only in study 3 (reference 1): y = -0.9 - (-2.3) = 1.4; var = 0.718^2 + 0.695^2 - 2 x 0.505^2 = 0.48845
+    assert d.loc[("4", "2"), "mean"] == pytest.approx(1.4, abs=1e-3)        # N(0, 100^2) prior shrinks by 5e-5
+    assert d.loc[("4", "2"), "sd"] == pytest.approx(0.48845 ** 0.5, abs=1e-3)
+    assert d.loc[("2", "4"), "mean"] == pytest.approx(-1.4, abs=1e-3)
+    # 5 vs 4: studies 6 and 7, inverse-variance pooled: (-0.3/0.274^2 - 0.3/0.320^2) / (1/0.274^2 + 1/0.320^2) = -0.3
+    assert d.loc[("5", "4"), "mean"] == pytest.approx(-0.3, abs=1e-3)
+    assert d.loc[("5", "4"), "sd"] == pytest.approx((1 / 0.274**2 + 1 / 0.320**2) ** -0.5, abs=1e-3)
+    assert d.loc[("5", "4"), "n_studies"] == 2
+
+
+def test_league_upper_triangle_holds_direct_estimates():
+    long = pd.DataFrame({"row": ["A", "B"], "column": ["B", "A"], "median": [0.5, 2.0], "lower": [0.3, 1.2],
+                         "upper": [0.8, 3.3]})
+    direct = pd.DataFrame({"row": ["A", "B"], "column": ["B", "A"], "median": [0.6, 1 / 0.6], "lower": [0.4, 1.25],
+                           "upper": [0.8, 2.5]})
+    m = league.league_matrix(long, ["A", "B"], with_prob=False, direct=direct)
+    assert m.loc["A", "B"] == "0.60 (0.40 to 0.80) [direct]"   # above the diagonal: direct only
+    assert m.loc["B", "A"] == "2.00 (1.20 to 3.30)"            # below: network
