@@ -13,7 +13,7 @@ import pandas as pd
 
 from . import __version__, league, plots
 from .constants import TREATMENT
-from .report import league_html, render_report
+from .report import league_html, render_league, render_report
 from .summaries import cumulative_rank_probabilities, mid_probabilities, prob_better
 
 
@@ -78,9 +78,7 @@ class Deliverables:
         league.write_xlsx(long, matrix, folder / "league_table.xlsx", text, footnotes, lower, direct_upper)
         (folder / "league_table.md").write_text(league.to_markdown(matrix, text), encoding="utf-8")
         lhtml = league_html(matrix, long, lower, direct_upper)
-        (folder / "league_table.html").write_text(
-            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>League table</title></head><body>"
-            f"<p>{text}</p>{lhtml}<p>{'<br>'.join(footnotes)}</p></body></html>\n", encoding="utf-8")
+        (folder / "league_table.html").write_text(render_league(self.cfg.title, text, lhtml, footnotes), encoding="utf-8")
         cumulative_rank_probabilities(self.rank_table).to_csv(folder / "ranks_cumulative.csv", index=False, lineterminator="\n")
         if self.cfg.mid is not None:
             mid_probabilities(self.draws, treatments, float(self.cfg.mid), lower).to_csv(

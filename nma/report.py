@@ -37,6 +37,10 @@ def league_html(matrix: pd.DataFrame, long: pd.DataFrame, lower_is_better: bool,
     return Markup("".join(parts) + "</table>")
 
 
+def render_league(title: str, caption: str, table: Markup, footnotes: list[str]) -> str:
+    return _ENV.get_template("league_table.html").render(title=title, caption=caption, table=table, footnotes=footnotes)
+
+
 def render_report(context: dict, images: dict[str, Path]) -> str:
     embedded = {name: base64.b64encode(Path(p).read_bytes()).decode("ascii") for name, p in images.items()}
     ctx = dict(context)
