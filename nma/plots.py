@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -72,6 +73,12 @@ def forest_plot(rel: pd.DataFrame, comparator: str, path: Path, measure: str = "
                     fmt="o", color="#1f78b4", capsize=3, label="fixed effect")
     ax.axvline(1.0, color="grey", ls="--")
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    lo, hi = ax.get_xlim()
+    ticks = [t for t in (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20) if lo <= t <= hi]
+    ax.set_xticks(ticks)
+    ax.set_ylim(-0.75, len(rows) - 0.25)
     ax.set_yticks(y, [labels.get(t, t) for t in rows["treatment"]])
     ax.set_xlabel(f"{measure} versus {labels.get(comparator, comparator)} (log scale)")
     ax.legend(loc="best", fontsize=8)
