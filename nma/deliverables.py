@@ -38,6 +38,7 @@ class Deliverables:
     converged: bool
     run_info: dict
     engine: str
+    fit: pd.DataFrame | None = None
 
     @property
     def order(self) -> list[str]:
@@ -163,7 +164,7 @@ class Deliverables:
             "league_caption": text,
             "league_html": league_html(matrix, long, self.spec.lower_is_better, self.cfg.league_upper == "direct"),
             "absolute": self.absolute_effects(),
-            "ranks_table": self.rank_table, "heterogeneity": self.het, "converged": self.converged,
+            "ranks_table": self.rank_table, "heterogeneity": self.het, "fit": self.fit, "converged": self.converged,
             "version": __version__, "input_hash": self.run_info["input_hash"],
         }
         path.write_text(render_report(context, images), encoding="utf-8")

@@ -163,6 +163,17 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
     rank_table = ranks(all_draws, network.treatments, spec.lower_is_better)
     rel = add_ratio_scale(rel)
     _add_log_likelihood(idata, network, d_draws, tau_draws, sampler.chains)
+    from .fitstats import loo_summary, model_fit
+
+    fit_table, fit_totals = model_fit(network, d_draws, tau_draws)
+    try:
+        loo = loo_summary(idata)
+        fit_table["pareto_k"] = loo.pop("pareto_k")
+        fit_totals.update(loo)
+    except Exception as err:  # LOO is a diagnostic; its failure must not hide the fit
+        notes.append(f"PSIS-LOO could not be computed: {err}")
+    total_row = {"study": "TOTAL", **{("leverage" if k == "pD" else "dic" if k == "DIC" else k): v for k, v in fit_totals.items()}}
+    fit_csv = pd.concat([fit_table, pd.DataFrame([total_row])], ignore_index=True)  # TOTAL: leverage = pD, dic = DIC
     fixed_beside = None
     if spec.effects == "random" and not tau_identified(network):
         fe = fit_exact(network, ModelSpec(effects="fixed", d_prior_sd=spec.d_prior_sd, lower_is_better=spec.lower_is_better))
@@ -194,7 +205,8 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
     idata["posterior"].attrs.update(nma_version=__version__, nma_config=json.dumps(cfg.raw, sort_keys=True),
                                     nma_seed=sampler.seed, nma_input_hash=run_info["input_hash"], nma_engine=engine,
                                     nma_converged=int(converged))
-    tables = {"relative_effects.csv": rel, "ranks.csv": rank_table, "contrasts.csv": network.contrasts}
+    run_info["fit"] = fit_totals
+    tables = {"relative_effects.csv": rel, "ranks.csv": rank_table, "contrasts.csv": network.contrasts, "fit.csv": fit_csv}
     if het is not None:
         tables["heterogeneity.csv"] = het
     if diag_table is not None:
@@ -210,7 +222,8 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
     extra = Deliverables(cfg=cfg, network=network, spec=spec, rel=rel, rank_table=rank_table, het=het,
                          fixed=fixed_beside, draws=all_draws, tau_draws=tau_draws, idata=idata, diag=diag_table,
                          divergences=divergences, notes=tuple(notes), selection_log=tuple(log), sources=sources,
-                         treatments_meta=treatments_meta, converged=converged, run_info=run_info, engine=engine)
+                         treatments_meta=treatments_meta, converged=converged, run_info=run_info, engine=engine,
+                         fit=fit_csv)
     write_outputs(outdir, tables, idata, run_info, notes, extra=extra.write)
     if outdir.parent.name == "outputs":
         from .report import write_index

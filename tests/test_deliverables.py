@@ -106,7 +106,7 @@ def test_xlsx_values_and_caption(run_out):
 def test_report_has_every_section_and_image(run_out):
     p = _Parser()
     p.feed((run_out / "report.html").read_text())
-    for section in ("question", "warnings", "evidence", "network", "model", "diagnostics", "league", "rankings", "plots"):
+    for section in ("question", "warnings", "evidence", "network", "model", "diagnostics", "fit", "league", "rankings", "plots"):
         assert section in p.sections
     assert len(p.images) >= 6 and all(src.startswith("data:image/png;base64,") for src in p.images)
     draws = pd.read_csv(run_out / "draws.csv")

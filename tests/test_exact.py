@@ -103,3 +103,28 @@ def test_exact_draws_match_exact_moments():
     se = d.std(0) / np.sqrt(len(d))
     assert np.all(np.abs(d.mean(0) - mean) < 4 * se)
     assert tau.mean() == pytest.approx(post.tau_summary(PROBS)["mean"], rel=0.02)
+
+
+@pytest.mark.parametrize("effects", ["fixed", "random"])
+def test_tsd2_example7_model_fit(effects):
+    """Residual deviance, pD and DIC against TSD2's published fit, from exact posterior draws."""
+    from nma.fitstats import model_fit
+
+    pub = tsd2_published()["fit"]
+    post = fit_exact(parkinsons(), tsd2_spec(effects))
+    d, tau = post.sample(40000, np.random.default_rng(1))
+    _, totals = model_fit(parkinsons(), d, tau if effects == "random" else None)
+    for key in ("resdev", "pD", "DIC"):
+        assert totals[key] == pytest.approx(pub[effects][key], abs=pub["tolerance"])
+    assert totals["n_datapoints"] == 8
+
+
+def test_fixed_effect_pd_is_number_of_parameters():
+    """Closed form: under a vague prior the FE posterior of d is Gaussian, so pD = tr(V^-1 X Cov X') = T - 1."""
+    from nma.fitstats import model_fit
+
+    net = Network.from_contrasts(synthetic_network(6, 14, seed=2, tau=0.0))
+    post = fit_exact(net, ModelSpec(effects="fixed", d_prior_sd=100.0))
+    d, _ = post.sample(60000, np.random.default_rng(2))
+    _, totals = model_fit(net, d, None)
+    assert totals["pD"] == pytest.approx(5.0, abs=0.1)
