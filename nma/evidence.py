@@ -268,7 +268,8 @@ GROUP = ("trial", "analysis", "outcome", "outcome_definition", "population", "so
 
 
 def _check_groups(rows: pd.DataFrame, name: str) -> None:
-    """Checks across the arms of one reported analysis: roles, comparators, HR direction against medians."""
+    """Checks across the arms of one reported analysis: roles, comparators, HR direction against medians
+    (only when the CI excludes 1: otherwise medians in either order are compatible with the HR)."""
     for key, group in rows.groupby(list(GROUP), sort=False):
         first = int(group[ROW].min())
         label = f"trial {key[0]}, analysis {key[1]}, outcome {key[2]}, population {key[4]}, source {key[5]}"
@@ -295,6 +296,8 @@ def _direction_conflict(group: pd.DataFrame) -> dict | None:
         mine, theirs = medians.get(rec["arm"], np.nan), medians.get(rec["comparator"], np.nan)
         if np.isnan(mine) or np.isnan(theirs) or mine == theirs or rec["hr"] == 1:
             continue
+        if rec["ci_lower"] <= 1 <= rec["ci_upper"]:
+            continue  # a CI that includes 1 is compatible with medians in either order
         if (rec["hr"] < 1) != (mine > theirs):
             return rec
     return None

@@ -167,7 +167,13 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
 
     fit_table, fit_totals = model_fit(network, d_draws, tau_draws)
     try:
-        loo = loo_summary(idata)
+        with warnings.catch_warnings(record=True) as loo_warnings:
+            warnings.simplefilter("always")
+            loo = loo_summary(idata)
+        if loo["n_pareto_k_above_0.7"]:
+            notes.append(f"PSIS-LOO: {loo['n_pareto_k_above_0.7']} stud(ies) with Pareto k > 0.7 (max "
+                         f"{loo['max_pareto_k']:.2f}); LOO is unreliable for them (see fit.csv)")
+        del loo_warnings
         fit_table["pareto_k"] = loo.pop("pareto_k")
         fit_totals.update(loo)
     except Exception as err:  # LOO is a diagnostic; its failure must not hide the fit
