@@ -155,11 +155,11 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
         d_draws = post_d.stack(sample=("chain", "draw")).transpose("sample", TREATMENT).to_numpy()
         tau_draws = (idata["posterior"]["tau"].stack(sample=("chain", "draw")).to_numpy()
                      if spec.effects == "random" else None)
-        all_draws = np.column_stack([np.zeros(len(d_draws)), d_draws])
-        rel = relative_effects(all_draws, network.treatments)
         het = scalar_summary(tau_draws, "tau") if tau_draws is not None else None
 
-    all_draws = np.column_stack([np.zeros(len(d_draws)), d_draws])
+    all_draws = np.column_stack([np.zeros(len(d_draws)), d_draws])  # reference column (d = 0) first
+    if engine != "exact":
+        rel = relative_effects(all_draws, network.treatments)
     rank_table = ranks(all_draws, network.treatments, spec.lower_is_better)
     rel = add_ratio_scale(rel)
     _add_log_likelihood(idata, network, d_draws, tau_draws, sampler.chains)
