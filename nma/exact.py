@@ -200,10 +200,15 @@ def pairwise_matrix(n_treatments: int) -> tuple[np.ndarray, list[tuple[int, int]
 def exact_relative_effects(post: ExactPosterior, probs: tuple[float, float, float]) -> pd.DataFrame:
     """Every ordered pair (treatment vs comparator) on the log scale, from the mixture (no sampling)."""
     C, pairs = pairwise_matrix(len(post.treatments))
-    s = post.summarise(C, probs, pieces=post.pairwise(pairs))
+    m, sd = post.pairwise(pairs)
+    s = post.summarise(C, probs, pieces=(m, sd))
     t = post.treatments
-    return pd.DataFrame({"treatment": [t[i] for i, _ in pairs], "comparator": [t[j] for _, j in pairs],
-                         "mean": s["mean"], "sd": s["sd"], "lower": s[probs[0]], "median": s[probs[1]], "upper": s[probs[2]]})
+    out = pd.DataFrame({"treatment": [t[i] for i, _ in pairs], "comparator": [t[j] for _, j in pairs],
+                        "mean": s["mean"], "sd": s["sd"], "lower": s[probs[0]], "median": s[probs[1]], "upper": s[probs[2]]})
+    if post.cdf_u is not None:  # random effects: a new trial adds N(0, tau^2) at each node
+        p = post.summarise(C, (probs[0], probs[2]), pieces=(m, np.sqrt(sd**2 + post.tau[:, None] ** 2)))
+        out["pred_lower"], out["pred_upper"] = p[probs[0]], p[probs[2]]
+    return out
 
 
 def direct_estimates(network: Network, spec: ModelSpec, probs: tuple[float, float, float]) -> pd.DataFrame:

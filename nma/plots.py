@@ -67,6 +67,9 @@ def forest_plot(rel: pd.DataFrame, comparator: str, path: Path, measure: str = "
     y = np.arange(len(rows))[::-1]
     ax.errorbar(rows["exp_median"], y, xerr=[rows["exp_median"] - rows["exp_lower"], rows["exp_upper"] - rows["exp_median"]],
                 fmt="s", color="black", capsize=3, label="network estimate (95% CrI)")
+    if "exp_pred_lower" in rows:
+        ax.hlines(y + 0.2, rows["exp_pred_lower"], rows["exp_pred_upper"], color="grey", lw=1.5,
+                  label="95% predictive interval (new trial)")
     if fixed is not None:
         f = fixed[fixed["comparator"] == comparator].set_index("treatment").loc[rows["treatment"]]
         ax.errorbar(f["exp_median"], y - 0.25, xerr=[f["exp_median"] - f["exp_lower"], f["exp_upper"] - f["exp_median"]],

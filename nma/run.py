@@ -159,7 +159,7 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
 
     all_draws = np.column_stack([np.zeros(len(d_draws)), d_draws])  # reference column (d = 0) first
     if engine != "exact":
-        rel = relative_effects(all_draws, network.treatments)
+        rel = relative_effects(all_draws, network.treatments, tau=tau_draws, seed=sampler.seed)
     rank_table = ranks(all_draws, network.treatments, spec.lower_is_better)
     rel = add_ratio_scale(rel)
     _add_log_likelihood(idata, network, d_draws, tau_draws, sampler.chains)

@@ -35,29 +35,40 @@ def flatten(da: xr.DataArray) -> np.ndarray:
     return da.stack(sample=dims).transpose("sample", ...).to_numpy() if dims else da.to_numpy()
 
 
-def relative_effects(draws: np.ndarray, treatments: tuple[str, ...], ci_prob: float = CI_PROB) -> pd.DataFrame:
+def relative_effects(draws: np.ndarray, treatments: tuple[str, ...], ci_prob: float = CI_PROB,
+                     tau: np.ndarray | None = None, seed: int = 0) -> pd.DataFrame:
     """Every ordered pair: log-scale mean, sd, lower, median, upper of treatment minus comparator.
 
-    draws: (n_samples, n_treatments), reference column included.
+    draws: (n_samples, n_treatments), reference column included. With `tau` (random effects), also
+    pred_lower/pred_upper: the effect expected in a new trial, d_i - d_j + N(0, tau^2) per draw (antisymmetric).
     """
     lo, mid, hi = probs_for(ci_prob)
     diff = draws[:, :, None] - draws[:, None, :]            # (n, treatment, comparator)
     q = np.quantile(diff, [lo, mid, hi], axis=0)
+    pred = None
+    if tau is not None:
+        z = np.random.default_rng(seed).standard_normal(diff.shape)
+        z = np.triu(z, 1) - np.swapaxes(np.triu(z, 1), 1, 2)   # the new trial of j vs i is the same trial
+        pred = np.quantile(diff + tau[:, None, None] * z, [lo, hi], axis=0)
     T = len(treatments)
     rows = []
     for i in range(T):
         for j in range(T):
             if i != j:
-                rows.append({TREATMENT: treatments[i], COMPARATOR: treatments[j], "mean": diff[:, i, j].mean(),
-                             "sd": diff[:, i, j].std(ddof=1), "lower": q[0, i, j], "median": q[1, i, j], "upper": q[2, i, j]})
+                row = {TREATMENT: treatments[i], COMPARATOR: treatments[j], "mean": diff[:, i, j].mean(),
+                       "sd": diff[:, i, j].std(ddof=1), "lower": q[0, i, j], "median": q[1, i, j], "upper": q[2, i, j]}
+                if pred is not None:
+                    row.update(pred_lower=pred[0, i, j], pred_upper=pred[1, i, j])
+                rows.append(row)
     return pd.DataFrame(rows)
 
 
 def add_ratio_scale(table: pd.DataFrame) -> pd.DataFrame:
     """exp_median, exp_lower, exp_upper: the hazard ratio scale."""
     out = table.copy()
-    for c in ("median", "lower", "upper"):
-        out[f"exp_{c}"] = np.exp(out[c])
+    for c in ("median", "lower", "upper", "pred_lower", "pred_upper"):
+        if c in out:
+            out[f"exp_{c}"] = np.exp(out[c])
     return out
 
 

@@ -128,3 +128,18 @@ def test_fixed_effect_pd_is_number_of_parameters():
     d, _ = post.sample(60000, np.random.default_rng(2))
     _, totals = model_fit(net, d, None)
     assert totals["pD"] == pytest.approx(5.0, abs=0.1)
+
+
+def test_predictive_interval_matches_simulation():
+    """Mixture inversion of the new-trial predictive against simulation from the exact posterior."""
+    net = parkinsons()
+    post = fit_exact(net, tsd2_spec("random"))
+    rel = exact_relative_effects(post, PROBS).set_index(["treatment", "comparator"])
+    d, tau = post.sample(200000, np.random.default_rng(5))
+    new = d[:, 0] + tau * np.random.default_rng(6).standard_normal(len(tau))   # d(2 vs 1) in a new trial
+    lo, hi = np.quantile(new, [0.025, 0.975])
+    assert rel.loc[("2", "1"), "pred_lower"] == pytest.approx(lo, abs=0.03)
+    assert rel.loc[("2", "1"), "pred_upper"] == pytest.approx(hi, abs=0.03)
+    assert rel.loc[("2", "1"), "pred_lower"] < rel.loc[("2", "1"), "lower"]
+    fe = exact_relative_effects(fit_exact(net, tsd2_spec("fixed")), PROBS)
+    assert "pred_lower" not in fe

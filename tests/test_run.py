@@ -47,8 +47,8 @@ def test_exact_run_writes_documented_outputs(tmp_path):
     assert res.returncode == 0, res.stderr
     out = tmp_path / "out"
     rel = pd.read_csv(out / "relative_effects.csv", dtype={"treatment": str, "comparator": str})
-    assert list(rel.columns) == ["treatment", "comparator", "mean", "sd", "lower", "median", "upper",
-                                 "exp_median", "exp_lower", "exp_upper"]
+    assert list(rel.columns) == ["treatment", "comparator", "mean", "sd", "lower", "median", "upper", "pred_lower",
+                                 "pred_upper", "exp_median", "exp_lower", "exp_upper", "exp_pred_lower", "exp_pred_upper"]
     assert len(rel) == 5 * 4
     pub = tsd2_published()
     row = rel[(rel.treatment == "2") & (rel.comparator == "1")].iloc[0]
