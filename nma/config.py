@@ -16,7 +16,7 @@ from .tables import closest
 SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "": {"title": str, "description": str, "data": dict, "model": dict, "sampler": dict},
     "data": {"evidence": str, "contrasts": str, "setting": str, "outcome": str, "population": str,
-             "outcome_definition": str, "exclude_trials": list, "reference_variance_fraction": (int, float),
+             "outcome_definition": str, "exclude_trials": list, "include_trials": list, "reference_variance_fraction": (int, float),
              "trials": dict},
     "data.trials.*": {"analysis": str, "population": str, "source": str, "outcome_definition": str},
     "model": {"effects": str, "reference": str, "d_prior_sd": (int, float), "tau_prior": str,
@@ -104,15 +104,19 @@ def load_config(path: str | Path) -> AnalysisConfig:
                 raise ConfigError(f"{path}: [data] needs '{key}' (or 'contrasts = \"file.csv\"' for a contrast table)")
         evidence_dir = resolve(data.get("evidence", "../data"))
         exclude = data.get("exclude_trials", [])
-        if not all(isinstance(t, str) for t in exclude):
-            raise ConfigError(f"{path}: [data] exclude_trials must be a list of trial names")
+        include = data.get("include_trials", [])
+        if not all(isinstance(t, str) for t in (*exclude, *include)):
+            raise ConfigError(f"{path}: [data] exclude_trials and include_trials must be lists of trial names")
+        if exclude and include:
+            raise ConfigError(f"{path}: [data] give include_trials or exclude_trials, not both")
         fraction = data.get("reference_variance_fraction", DEFAULT_REFERENCE_VARIANCE_FRACTION)
         if not 0 < fraction < 1:
             raise ConfigError(f"{path}: [data] reference_variance_fraction = {fraction} must lie strictly between 0 and 1")
         selection = Selection(setting=data["setting"], outcome=data["outcome"], population=data.get("population", "itt"),
                               outcome_definition=data.get("outcome_definition"),
                               trials={t: TrialChoice(**c) for t, c in data.get("trials", {}).items()},
-                              exclude_trials=tuple(exclude), reference_variance_fraction=float(fraction))
+                              exclude_trials=tuple(exclude), include_trials=tuple(include),
+                              reference_variance_fraction=float(fraction))
     engine = model.get("engine", "mcmc")
     if engine not in ENGINES:
         raise ConfigError(f"{path}: [model] engine = {engine!r}; use one of: {', '.join(ENGINES)}")

@@ -58,6 +58,7 @@ class Selection:
     outcome_definition: str | None = None
     trials: Mapping[str, TrialChoice] = field(default_factory=dict)
     exclude_trials: tuple[str, ...] = ()
+    include_trials: tuple[str, ...] = ()      # when given, only these trials
     reference_variance_fraction: float = DEFAULT_REFERENCE_VARIANCE_FRACTION
 
 
@@ -79,14 +80,14 @@ def select(evidence: Evidence, selection: Selection) -> Selected:
             f"{evidence.path}: no rows for setting '{selection.setting}' and outcome '{selection.outcome}'. "
             f"Available setting/outcome pairs: {', '.join(f'{s}/{o}' for s, o in have.index)}. "
             "Fix: correct [data] setting/outcome in the config, or add the trial rows to the evidence file.")
-    for trial in selection.trials:
+    for trial in (*selection.trials, *selection.include_trials):
         if trial not in set(pool["trial"]):
             raise NetworkDataError(f"config names trial '{trial}', which has no {selection.setting}/{selection.outcome} rows; "
                                    f"trials available: {', '.join(sorted(set(pool['trial'])))}")
     log: list[str] = []
     frames = []
     for trial, trows in pool.groupby("trial", sort=True):
-        if trial in selection.exclude_trials:
+        if trial in selection.exclude_trials or (selection.include_trials and trial not in selection.include_trials):
             log.append(f"{trial}: excluded by config")
             continue
         chosen = _choose(trial, trows, selection, log, evidence.sources)

@@ -136,3 +136,11 @@ def test_contrast_csv_errors(tmp_path, text, message):
     (tmp_path / "c.csv").write_text(text)
     with pytest.raises(EvidenceError, match=message):
         load_contrasts(tmp_path / "c.csv")
+
+
+def test_include_trials_keeps_only_those(tmp_path):
+    sel = _select(tmp_path, include_trials=("T2",))
+    assert set(sel.contrasts["study"]) == {"T2"}
+    assert "T1: excluded by config" in sel.log
+    with pytest.raises(NetworkDataError, match=r"config names trial 'T9'"):
+        _select(tmp_path, include_trials=("T9",))
