@@ -73,18 +73,6 @@ class TauPrior:
     def upper(self) -> float:
         return self.b if self.kind == "uniform" else math.inf
 
-    def sd(self) -> float:
-        """Prior SD of tau, to judge whether the data moved it."""
-        if self.kind == "half-normal":
-            return float(stats.halfnorm.std(scale=self.a))
-        if self.kind == "uniform":
-            return (self.b - self.a) / math.sqrt(12)
-        if self.kind == "half-cauchy":
-            return math.inf
-        m1 = math.exp(self.a / 2 + self.b**2 / 8)  # E[tau] = E[(tau^2)^(1/2)]
-        m2 = math.exp(self.a + self.b**2 / 2)       # E[tau^2]
-        return math.sqrt(max(m2 - m1**2, 0.0))
-
     def describe(self) -> str:
         if self.kind == "half-normal":
             return f"tau (between-study SD, log scale) ~ half-normal with scale {self.a:g}"
