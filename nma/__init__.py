@@ -23,6 +23,9 @@ import warnings as _warnings
 # the C-API; for the small matrices of an NMA the cost is measured in benchmarks/README.md. Not a user issue.
 _warnings.filterwarnings("ignore", message="Using NumPy C-API based implementation for BLAS functions")
 _warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS installation")
+# ArviZ 0.23 announces its 1.x refactor once per day per machine (a stamp in the user's cache), so the first
+# import on a fresh machine, as in CI, warns and later ones do not. We pin 0.23; the notice is not about our use.
+_warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
 
 from .errors import (  # noqa: E402
     ConfigError,
