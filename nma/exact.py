@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from .errors import NetworkDataError
 from .network import Network
 from .spec import ModelSpec
 
@@ -31,7 +32,10 @@ MIN_WEIGHT = 1e-12
 
 @dataclass(frozen=True, eq=False)
 class ExactPosterior:
-    """Posterior of d as a mixture over tau nodes: weight[g], mean[g] (p,), cov[g] (p, p)."""
+    """Posterior of d as a mixture over tau nodes: weight[g], mean[g] (p,), cov[g] (p, p).
+
+    p is the number of basic parameters (T - 1), or of the design's columns when fitted with one.
+    """
 
     treatments: tuple[str, ...]      # all treatments, reference first
     tau: np.ndarray                  # (G,) nodes; [0.] for fixed effect
@@ -117,9 +121,14 @@ def mixture_quantile(w: np.ndarray, m: np.ndarray, s: np.ndarray, q: float, mean
     return x
 
 
-def _conditional(network: Network, spec: ModelSpec, tau: np.ndarray):
-    """For each tau: posterior mean and covariance of d, and log p(y | tau) up to a constant."""
-    X, y, V = network.design, network.y, network.covariance
+def _conditional(network: Network, spec: ModelSpec, tau: np.ndarray, design: np.ndarray | None = None):
+    """For each tau: posterior mean and covariance of the parameters, and log p(y | tau) up to a constant.
+
+    `design` (contrasts x parameters) replaces the consistency design, e.g. with a node-split's direct parameter
+    or the unrelated-mean-effects pairs; each parameter gets the same normal prior as d.
+    """
+    X = network.design if design is None else np.asarray(design, float)
+    y, V = network.y, network.covariance
     p = X.shape[1]
     G = len(tau)
     P = np.broadcast_to(np.eye(p) / spec.d_prior_sd**2, (G, p, p)).copy()
@@ -157,15 +166,22 @@ def _conditional(network: Network, spec: ModelSpec, tau: np.ndarray):
     return mean, cov, loglik
 
 
-def fit_exact(network: Network, spec: ModelSpec) -> ExactPosterior:
-    """The exact posterior of d (and tau) for a contrast network under `spec`."""
+def fit_exact(network: Network, spec: ModelSpec, design: np.ndarray | None = None) -> ExactPosterior:
+    """The exact posterior of d (and tau) for a contrast network under `spec`.
+
+    With `design`, the posterior of that design's parameters instead (its columns, in order); the study blocks,
+    covariance and heterogeneity structure stay the network's.
+    """
+    if design is not None and (np.ndim(design) != 2 or len(design) != len(network.y)):
+        raise NetworkDataError(f"a design of shape {np.shape(design)} does not fit this network: it needs one row per "
+                               f"contrast ({len(network.y)}) and one column per parameter")
     if spec.effects == "fixed":
-        mean, cov, loglik = _conditional(network, spec, np.zeros(1))
+        mean, cov, loglik = _conditional(network, spec, np.zeros(1), design)
         return ExactPosterior(network.treatments, np.zeros(1), np.ones(1), mean, cov, None, float(loglik[0]))
     prior = spec.tau_prior
     u_top = 1.0 if np.isfinite(prior.upper) else 1.0 - 1e-9
     u = (np.arange(COARSE) + 0.5) / COARSE * u_top
-    _, _, coarse = _conditional(network, spec, prior.ppf(u))
+    _, _, coarse = _conditional(network, spec, prior.ppf(u), design)
     keep = np.flatnonzero(coarse > coarse.max() - LOG_DROP)
     step = u_top / COARSE
     u_lo = max(u[keep[0]] - step, 0.0)
@@ -173,7 +189,7 @@ def fit_exact(network: Network, spec: ModelSpec) -> ExactPosterior:
     # fine grid in u: the prior is uniform there, so posterior weight = likelihood x trapezoid width
     u_fine = np.linspace(u_lo, u_hi, FINE)
     tau = prior.ppf(u_fine)
-    mean, cov, loglik = _conditional(network, spec, tau)
+    mean, cov, loglik = _conditional(network, spec, tau, design)
     trap = np.full(FINE, u_fine[1] - u_fine[0])
     trap[[0, -1]] *= 0.5
     logw = loglik + np.log(trap)

@@ -16,12 +16,15 @@ import pandas as pd
 from .network import Network
 
 
-def model_fit(network: Network, d: np.ndarray, tau: np.ndarray | None) -> tuple[pd.DataFrame, dict]:
+def model_fit(network: Network, d: np.ndarray, tau: np.ndarray | None,
+              design: np.ndarray | None = None) -> tuple[pd.DataFrame, dict]:
     """Per study: data points, mean residual deviance, leverage (pD_s), DIC contribution; and the totals.
 
-    d: (n_draws, T-1) basic parameters; tau: (n_draws,) or None for fixed effect.
+    d: (n_draws, T-1) basic parameters; tau: (n_draws,) or None for fixed effect. With `design` (e.g. the
+    unrelated-mean-effects model's), d holds that design's parameters and the fitted contrasts are d X'.
     """
-    X, y, V = network.design, network.y, network.covariance
+    X = network.design if design is None else design
+    y, V = network.y, network.covariance
     n = d.shape[0]
     theta = d @ X.T
     rows = []
