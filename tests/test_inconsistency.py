@@ -1,0 +1,240 @@
+"""Node-splitting and UME against independent answers: normal closed forms, explicit GLS after a change of
+baseline, brute-force quadrature, and the comparisons multinma's documentation lists for the Parkinson's network."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from helpers import parkinsons, tsd2_spec
+from nma.exact import fit_exact
+from nma.inconsistency import (NO_LOOPS, has_indirect, node_split, nodesplit_design, split_comparisons,
+                               ume_comparison, ume_design)
+from nma.network import Network
+from nma.priors import parse_tau_prior
+from nma.spec import ModelSpec
+
+PROBS = (0.025, 0.5, 0.975)
+VAGUE = 1e4   # prior SD on every parameter: its pull on the posterior is of order (se / VAGUE)^2 ~ 1e-9
+FE = ModelSpec(effects="fixed", d_prior_sd=VAGUE)
+
+
+def contrasts(*studies) -> pd.DataFrame:
+    """studies: (name, baseline, baseline_se or None, [(treatment, y, se), ...])."""
+    rows = []
+    for name, base, base_se, arms in studies:
+        rows.append({"study": name, "treatment": base, "y": np.nan, "se": np.nan if base_se is None else base_se})
+        rows += [{"study": name, "treatment": t, "y": y, "se": se} for t, y, se in arms]
+    return pd.DataFrame(rows)
+
+
+def design_only(*arms_per_study) -> Network:
+    """A network with only its structure of interest: every contrast y = 0.1, se = 0.3, reference arm se 0.1."""
+    studies = [(f"S{i}", arms[0], 0.1 if len(arms) > 2 else None, [(t, 0.1, 0.3) for t in arms[1:]])
+               for i, arms in enumerate(arms_per_study)]
+    return Network.from_contrasts(contrasts(*studies), reference="A")
+
+
+def splits(net: Network) -> set[tuple[str, str]]:
+    return {(s.comparator, s.treatment) for s in split_comparisons(net)}
+
+
+def row(table, treatment, comparator, estimate):
+    t = table[(table.treatment == treatment) & (table.comparator == comparator) & (table.estimate == estimate)]
+    assert len(t) == 1
+    return t.iloc[0]
+
+
+# ---- which comparisons to split (van Valkenhoef et al. 2016) ------------------------------------------------
+def test_parkinsons_splits_as_multinma_documents():
+    """multinma's get_nodesplits() reference page (example on the TSD2 Parkinson's network, which it says is
+    discussed in van Valkenhoef 2016) prints the comparisons 1-3, 1-4, 2-4, 3-4; has_indirect(4, 5) and
+    has_indirect(1, 2) are FALSE (a spur, and a loop formed only by a multi-arm study), has_indirect(1, 5) TRUE.
+    https://dmphillippo.github.io/multinma/reference/get_nodesplits.html"""
+    net = parkinsons()
+    assert splits(net) == {("1", "3"), ("1", "4"), ("2", "4"), ("3", "4")}
+    assert not has_indirect(net, "4", "5")
+    assert not has_indirect(net, "1", "2")
+    assert has_indirect(net, "1", "5")
+
+
+@pytest.mark.parametrize("arms, expected", [
+    ([("A", "B", "C")], set()),                                        # only a three-arm trial: consistent by design
+    ([("A", "B", "C"), ("A", "B")], set()),                            # every A-B-C loop is inside the three-arm trial
+    ([("A", "B"), ("A", "C"), ("A", "D")], set()),                     # a star: no loop
+    ([("A", "B"), ("B", "C"), ("A", "C")], {("A", "B"), ("A", "C"), ("B", "C")}),
+    ([("A", "B", "C"), ("B", "D"), ("C", "D")], {("B", "C"), ("B", "D"), ("C", "D")}),
+    ([("A", "B", "C"), ("A", "D"), ("B", "D")], {("A", "B"), ("A", "D"), ("B", "D")}),
+    ([("A", "B", "C", "D"), ("A", "B"), ("C", "D")], set()),           # four-arm trial plus edges of its own
+    ([("A", "B", "C"), ("A", "B"), ("A", "C")], {("B", "C")}),          # B-A-C without the three-arm trial
+])
+def test_selection_rule(arms, expected):
+    assert splits(design_only(*arms)) == expected
+
+
+def test_no_loops_gives_no_table():
+    net = design_only(("A", "B", "C"), ("A", "B"), ("C", "D"))
+    assert node_split(net, FE, PROBS) is None
+    assert NO_LOOPS == "no comparison has both direct and independent indirect evidence"
+
+
+# ---- fixed effect triangle: normal closed forms ---------------------------------------------------------------
+Y_AB, SE_AB, Y_BC, SE_BC, Y_AC, SE_AC = -0.30, 0.15, -0.20, 0.20, -0.10, 0.25
+
+
+def triangle(y_ac: float = Y_AC) -> Network:
+    return Network.from_contrasts(contrasts(("AB", "A", None, [("B", Y_AB, SE_AB)]),
+                                            ("BC", "B", None, [("C", Y_BC, SE_BC)]),
+                                            ("AC", "A", None, [("C", y_ac, SE_AC)])), reference="A")
+
+
+def test_triangle_fixed_effect_closed_form():
+    table = node_split(triangle(), FE, PROBS)
+    z = stats.norm.ppf(0.975)
+    ind, v_ind = Y_AB + Y_BC, SE_AB**2 + SE_BC**2
+    direct = row(table, "C", "A", "direct")
+    assert direct["mean"] == pytest.approx(Y_AC, abs=1e-7)
+    assert direct["sd"] == pytest.approx(SE_AC, rel=1e-7)
+    assert direct["lower"] == pytest.approx(Y_AC - z * SE_AC, abs=1e-7)
+    indirect = row(table, "C", "A", "indirect")
+    assert indirect["mean"] == pytest.approx(ind, abs=1e-7)
+    assert indirect["sd"] == pytest.approx(np.sqrt(v_ind), rel=1e-7)
+    network = row(table, "C", "A", "network")          # inverse-variance pooling of direct and indirect
+    w = np.array([1 / SE_AC**2, 1 / v_ind])
+    assert network["mean"] == pytest.approx((w @ [Y_AC, ind]) / w.sum(), abs=1e-7)
+    assert network["sd"] == pytest.approx(w.sum() ** -0.5, rel=1e-7)
+    omega = row(table, "C", "A", "inconsistency")
+    sd = np.sqrt(SE_AC**2 + v_ind)
+    assert omega["mean"] == pytest.approx(Y_AC - ind, abs=1e-7)
+    assert omega["sd"] == pytest.approx(sd, rel=1e-7)
+    assert omega["upper"] == pytest.approx(Y_AC - ind + z * sd, abs=1e-7)
+    assert omega["p_value"] == pytest.approx(2 * stats.norm.sf(abs(Y_AC - ind) / sd), rel=1e-6)
+    # in a single loop every split sees the same loop, so the same p-value
+    np.testing.assert_allclose(table["p_value"], omega["p_value"], rtol=1e-8)
+    assert row(table, "B", "A", "direct")["mean"] == pytest.approx(Y_AB, abs=1e-7)
+    assert row(table, "C", "B", "indirect")["mean"] == pytest.approx(Y_AC - Y_AB, abs=1e-7)
+
+
+def test_shifted_loop_is_flagged():
+    """A direct effect 1.0 log-HR off the indirect one (z = 2.8 in this loop) is flagged; an equal one gives p = 1."""
+    assert row(node_split(triangle(Y_AB + Y_BC + 1.0), FE, PROBS), "C", "A", "inconsistency")["p_value"] < 0.01
+    assert row(node_split(triangle(Y_AB + Y_BC), FE, PROBS), "C", "A", "inconsistency")["p_value"] == pytest.approx(1.0)
+
+
+# ---- multi-arm trials: the split contrast alone is freed --------------------------------------------------------
+def multi_arm_network() -> Network:
+    """A three-arm trial reported against C, plus A-D and D-B: A-B is split, and the trial reports no A-B contrast."""
+    return Network.from_contrasts(contrasts(("ABC", "C", 0.12, [("A", 0.20, 0.20), ("B", -0.30, 0.22)]),
+                                            ("AD", "A", None, [("D", -0.10, 0.18)]),
+                                            ("DB", "D", None, [("B", -0.60, 0.21)]),
+                                            ("AC", "A", None, [("C", 0.05, 0.30)])), reference="A")
+
+
+def rebased(net: Network):
+    """Independent construction: the three-arm trial re-expressed against A (y' = M y, V' = M V M'), with design
+    rows B vs A -> d_dir and C vs A -> d_C; the other studies keep their consistency rows."""
+    X, y, V = net.design, net.y, net.covariance
+    t = list(net.treatments[1:])               # basic parameters d_B, d_C, d_D
+    rows = net.blocks[net.studies.index("ABC")]
+    labels = [net.arms.loc[r, "treatment"] for r in rows]   # contrasts A vs C, B vs C
+    i_a, i_b = labels.index("A"), labels.index("B")
+    M = np.zeros((2, 2))
+    M[0, i_b], M[0, i_a] = 1, -1              # B vs A = (B vs C) - (A vs C)
+    M[1, i_a] = -1                            # C vs A = -(A vs C)
+    y2, V2 = y.copy(), V.copy()
+    y2[rows] = M @ y[rows]
+    V2[np.ix_(rows, rows)] = M @ V[np.ix_(rows, rows)] @ M.T
+    X2 = np.hstack([X, np.zeros((len(y), 1))])
+    X2[rows[0]] = 0
+    X2[rows[0], -1] = 1                       # B vs A: the direct parameter
+    X2[rows[1]] = 0
+    X2[rows[1], t.index("C")] = 1             # C vs A: d_C
+    return X2, y2, V2, rows
+
+
+def test_multi_arm_split_equals_gls_after_change_of_baseline():
+    net = multi_arm_network()
+    assert ("A", "B") in splits(net)
+    X2, y2, V2, _ = rebased(net)
+    Vinv = np.linalg.inv(V2)
+    cov = np.linalg.inv(X2.T @ Vinv @ X2)
+    mean = cov @ X2.T @ Vinv @ y2
+    table = node_split(net, FE, PROBS)
+    assert row(table, "B", "A", "direct")["mean"] == pytest.approx(mean[-1], abs=1e-7)
+    assert row(table, "B", "A", "direct")["sd"] == pytest.approx(np.sqrt(cov[-1, -1]), rel=1e-6)
+    assert row(table, "B", "A", "indirect")["mean"] == pytest.approx(mean[0], abs=1e-7)
+    c = np.array([-1.0, 0, 0, 1.0])            # d_dir - d_B
+    assert row(table, "B", "A", "inconsistency")["sd"] == pytest.approx(np.sqrt(c @ cov @ c), rel=1e-6)
+
+
+def test_multi_arm_split_random_effects_matches_brute_force():
+    """tau on a fine grid, the parameters integrated out of the rebased data's marginal MVN (vague prior)."""
+    net = multi_arm_network()
+    sd = 100.0
+    spec = ModelSpec(effects="random", d_prior_sd=sd, tau_prior=parse_tau_prior("half-normal(0.5)"))
+    X2, y2, V2, rows = rebased(net)
+    C = np.eye(len(y2))
+    C[rows[0], rows[1]] = C[rows[1], rows[0]] = 0.5
+    taus = np.linspace(1e-6, 3.0, 6001)
+    logw, means = [], []
+    for t in taus:
+        S = V2 + t**2 * C
+        logw.append(stats.multivariate_normal.logpdf(y2, np.zeros(len(y2)), S + sd**2 * X2 @ X2.T))
+        Sinv = np.linalg.inv(S)
+        P = X2.T @ Sinv @ X2 + np.eye(X2.shape[1]) / sd**2
+        means.append(np.linalg.solve(P, X2.T @ Sinv @ y2))
+    logw = np.array(logw) + spec.tau_prior.logpdf(taus)
+    w = np.exp(logw - logw.max())
+    w /= w.sum()
+    expected = w @ np.array(means)
+    post = fit_exact(net, spec, nodesplit_design(net, next(s for s in split_comparisons(net) if s.treatment == "B")))
+    got = (post.weight[:, None] * post.mean).sum(0)
+    np.testing.assert_allclose(got, expected, atol=2e-4)
+    assert post.tau_summary(PROBS)["mean"] == pytest.approx(w @ taus, abs=2e-3)
+
+
+def test_design_argument_reproduces_the_consistency_fit():
+    net = parkinsons()
+    a, b = fit_exact(net, tsd2_spec("random")), fit_exact(net, tsd2_spec("random"), net.design)
+    np.testing.assert_allclose(a.mean, b.mean)
+    np.testing.assert_allclose(a.weight, b.weight)
+
+
+# ---- unrelated mean effects ---------------------------------------------------------------------------------
+def test_ume_design_uses_each_trials_baseline():
+    net = design_only(("A", "B", "C"), ("B", "C"))
+    X, pairs = ume_design(net)
+    assert pairs == (("A", "B"), ("A", "C"), ("B", "C"))
+    assert X.shape == (3, 3)
+    np.testing.assert_array_equal(X[net.blocks[1]], [[0, 0, 1]])     # the B-C trial has its own parameter
+    np.testing.assert_array_equal(X[net.blocks[0]], [[1, 0, 0], [0, 1, 0]])
+
+
+@pytest.mark.parametrize("effects", ["fixed", "random"])
+def test_ume_without_loops_is_the_consistency_model(effects):
+    """A tree (with a three-arm trial) has as many compared pairs as basic parameters: UME is a reparameterisation."""
+    net = Network.from_contrasts(contrasts(("ABC", "A", 0.1, [("B", -0.3, 0.2), ("C", 0.1, 0.25)]),
+                                           ("CD", "C", None, [("D", 0.4, 0.3)]),
+                                           ("BE", "B", None, [("E", -0.2, 0.15)]),
+                                           ("BE2", "B", None, [("E", 0.3, 0.2)])), reference="A")
+    spec = ModelSpec(effects=effects, d_prior_sd=VAGUE, tau_prior=parse_tau_prior("half-normal(0.5)"))
+    X, _ = ume_design(net)
+    cons, ume = fit_exact(net, spec), fit_exact(net, spec, X)
+    fitted = lambda post, D: (post.weight[:, None] * (post.mean @ D.T)).sum(0)  # noqa: E731
+    np.testing.assert_allclose(fitted(ume, X), fitted(cons, net.design), atol=1e-6)
+    table = ume_comparison(net, spec, seed=3, n_draws=40000).set_index("study")
+    total = table.loc["TOTAL"]
+    assert total["resdev_ume"] == pytest.approx(total["resdev_consistency"], abs=0.05)
+    assert total["dic_ume"] == pytest.approx(total["dic_consistency"], abs=0.1)
+    if effects == "fixed":   # closed form: pD = number of parameters under a vague prior
+        assert total["leverage_ume"] == pytest.approx(4.0, abs=0.1)
+
+
+def test_ume_on_parkinsons_has_one_parameter_per_pair():
+    """TSD2 Example 7 has five compared pairs; fixed-effect pD is then 5 (closed form), against 4 for consistency."""
+    table = ume_comparison(parkinsons(), tsd2_spec("fixed"), seed=1, n_draws=40000).set_index("study")
+    assert table.loc["TOTAL", "leverage_ume"] == pytest.approx(5.0, abs=0.1)
+    assert table.loc["TOTAL", "leverage_consistency"] == pytest.approx(4.0, abs=0.1)
+    assert table.loc["TOTAL", "n_datapoints"] == 8
