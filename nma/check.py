@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .contrasts import CONTRAST_COLUMNS, load_contrasts
+from .contrasts import load_contrasts
 from .evidence import Evidence, load
 from .network import connected_components, study_edges
 
@@ -18,7 +18,7 @@ def is_contrast_file(path: Path) -> bool:
     except (IndexError, OSError):
         return False
     cols = {c.strip() for c in header.split(",")}
-    return set(CONTRAST_COLUMNS) <= cols and "hr" not in cols
+    return {"study", "treatment"} <= cols and "hr" not in cols  # a contrast table, even one missing y or se
 
 
 def evidence_networks(evidence: Evidence) -> list[dict]:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .contrasts import DEFAULT_REFERENCE_VARIANCE_FRACTION, Selection, TrialChoice
-from .errors import ConfigError
+from .errors import ConfigError, ModelSpecError
 from .fit import SamplerConfig
-from .spec import ENGINES
+from .spec import ENGINES, ModelSpec
 from .tables import closest
 
 #: Allowed keys and their types, per table. Anything else is an error with a suggestion.
@@ -51,17 +51,33 @@ class AnalysisConfig:
         return self.path.stem
 
 
+#: Keys that would make a config more than data. TOML has no include or code, and nma adds none.
+ACTIVE_KEYS = ("include", "includes", "import", "imports", "extends", "inherit", "exec", "eval", "run", "script",
+               "command", "shell", "python", "plugin", "plugins", "load")
+#: How to write a value of each type, for the Fix of a wrong-type error.
+_TYPE_FIX = {str: "put the value in double quotes", int: "write a whole number without quotes",
+             float: "write a number without quotes, e.g. 0.95", bool: "write true or false without quotes",
+             list: 'write a list in brackets, e.g. ["T1", "T2"]', dict: "make it a [table]"}
+
+
 def _check_table(table: dict, where: str, path: Path) -> None:
     schema = SCHEMA["data.trials.*" if where.startswith("data.trials.") else where]
     for key, value in table.items():
         label = f"[{where}] {key}" if where else key
+        if key not in schema and key.lower() in ACTIVE_KEYS:
+            raise ConfigError(f"{path}: unknown key {label}: nma configs are data only, they cannot include other files "
+                              "or run code. Fix: delete the key and write the settings into this file (README.md lists "
+                              "every key)")
         if key not in schema:
-            raise ConfigError(f"{path}: unknown key {label}; {closest(key, schema)}")
+            raise ConfigError(f"{path}: unknown key {label}; {closest(key, schema)}. Fix: rename or delete the key "
+                              "(README.md lists every key)")
         expected = schema[key]
-        if isinstance(value, bool) and bool not in (expected if isinstance(expected, tuple) else (expected,)):
-            raise ConfigError(f"{path}: {label} must be {_type_name(expected)}, got {value!r}")
+        types = expected if isinstance(expected, tuple) else (expected,)
+        fix = f". Fix: {_TYPE_FIX[types[-1]]}"
+        if isinstance(value, bool) and bool not in types:
+            raise ConfigError(f"{path}: {label} must be {_type_name(expected)}, got {value!r}{fix}")
         if not isinstance(value, expected):
-            raise ConfigError(f"{path}: {label} must be {_type_name(expected)}, got {type(value).__name__} {value!r}")
+            raise ConfigError(f"{path}: {label} must be {_type_name(expected)}, got {type(value).__name__} {value!r}{fix}")
 
 
 def _type_name(t) -> str:
@@ -72,13 +88,14 @@ def _type_name(t) -> str:
 def load_config(path: str | Path) -> AnalysisConfig:
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+        raise ConfigError(f"{path}: config file not found. Fix: check the path; the shipped configs are in analyses/")
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: TOML syntax error: {err}. Fix: check quotes, brackets and '=' on that line") from err
     except UnicodeDecodeError as err:
-        raise ConfigError(f"{path}: not valid UTF-8") from err
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not valid UTF-8 (byte {err.start}). Fix: re-save the file as UTF-8") from err
     _check_table(raw, "", path)
     data = raw.get("data", {})
     model = raw.get("model", {})
@@ -88,7 +105,8 @@ def load_config(path: str | Path) -> AnalysisConfig:
     _check_table(sampler, "sampler", path)
     for trial, choice in data.get("trials", {}).items():
         if not isinstance(choice, dict):
-            raise ConfigError(f"{path}: [data.trials.{trial}] must be a table with analysis/population/source/outcome_definition")
+            raise ConfigError(f"{path}: [data.trials.{trial}] must be a table. Fix: write it as a [data.trials.{trial}] "
+                              "section with analysis, population, source or outcome_definition")
         _check_table(choice, f"data.trials.{trial}", path)
     base = path.parent
     resolve = lambda p: (base / p).resolve() if not Path(p).is_absolute() else Path(p)  # noqa: E731
@@ -96,22 +114,25 @@ def load_config(path: str | Path) -> AnalysisConfig:
     if "contrasts" in data:
         extra = sorted(set(data) - {"contrasts"})
         if extra:
-            raise ConfigError(f"{path}: [data] contrasts = ... takes the network as given; remove {', '.join(extra)}")
+            raise ConfigError(f"{path}: [data] contrasts = ... takes the network as given. Fix: remove {', '.join(extra)}")
         contrasts_path = resolve(data["contrasts"])
     else:
         for key in ("setting", "outcome"):
             if key not in data:
-                raise ConfigError(f"{path}: [data] needs '{key}' (or 'contrasts = \"file.csv\"' for a contrast table)")
+                raise ConfigError(f"{path}: [data] needs '{key}'. Fix: add [data] {key} = \"...\" (or 'contrasts = "
+                                  "\"file.csv\"' for a contrast table)")
         evidence_dir = resolve(data.get("evidence", "../data"))
         exclude = data.get("exclude_trials", [])
         include = data.get("include_trials", [])
         if not all(isinstance(t, str) for t in (*exclude, *include)):
-            raise ConfigError(f"{path}: [data] exclude_trials and include_trials must be lists of trial names")
+            raise ConfigError(f"{path}: [data] exclude_trials and include_trials must be lists of trial names. Fix: "
+                              'quote each name, e.g. ["CLEOPATRA"]')
         if exclude and include:
-            raise ConfigError(f"{path}: [data] give include_trials or exclude_trials, not both")
+            raise ConfigError(f"{path}: [data] include_trials and exclude_trials are both given. Fix: keep one of them")
         fraction = data.get("reference_variance_fraction", DEFAULT_REFERENCE_VARIANCE_FRACTION)
         if not 0 < fraction < 1:
-            raise ConfigError(f"{path}: [data] reference_variance_fraction = {fraction} must lie strictly between 0 and 1")
+            raise ConfigError(f"{path}: [data] reference_variance_fraction = {fraction} must lie strictly between 0 and 1. "
+                              "Fix: use a fraction such as 0.5 (exact for arms with equal events)")
         selection = Selection(setting=data["setting"], outcome=data["outcome"], population=data.get("population", "itt"),
                               outcome_definition=data.get("outcome_definition"),
                               trials={t: TrialChoice(**c) for t, c in data.get("trials", {}).items()},
@@ -119,7 +140,8 @@ def load_config(path: str | Path) -> AnalysisConfig:
                               reference_variance_fraction=float(fraction))
     engine = model.get("engine", "mcmc")
     if engine not in ENGINES:
-        raise ConfigError(f"{path}: [model] engine = {engine!r}; use one of: {', '.join(ENGINES)}")
+        raise ConfigError(f"{path}: [model] engine = {engine!r}; {closest(str(engine), ENGINES)}. Fix: use one of: "
+                          f"{', '.join(ENGINES)}")
     defaults = SamplerConfig()
     try:
         sampler_cfg = SamplerConfig(**{**defaults.as_dict(), **sampler})
@@ -127,15 +149,22 @@ def load_config(path: str | Path) -> AnalysisConfig:
         raise ConfigError(f"{path}: [sampler] {err}") from err
     for key in ("chains", "draws", "tune"):
         if getattr(sampler_cfg, key) < (1 if key != "tune" else 0):
-            raise ConfigError(f"{path}: [sampler] {key} must be positive")
+            raise ConfigError(f"{path}: [sampler] {key} must be positive. Fix: set {key} to a whole number such as "
+                              f"{getattr(defaults, key)} (the default)")
     if not 0.5 <= sampler_cfg.target_accept < 1:
-        raise ConfigError(f"{path}: [sampler] target_accept = {sampler_cfg.target_accept} must be in [0.5, 1)")
+        raise ConfigError(f"{path}: [sampler] target_accept = {sampler_cfg.target_accept} must be in [0.5, 1). Fix: use "
+                          "a probability such as 0.95 (the default)")
     model_only = {k: v for k, v in model.items() if k not in ("engine", "reference", "allow_unconverged", "mid", "league_order",
                                                           "league_upper", "forest_comparators", "reference_median_months")}
     if model.get("league_upper", "network") not in ("network", "direct"):
-        raise ConfigError(f"{path}: [model] league_upper = {model['league_upper']!r}; use \"network\" or \"direct\"")
+        raise ConfigError(f"{path}: [model] league_upper = {model['league_upper']!r}. Fix: use \"network\" or \"direct\"")
+    try:  # priors and effects are checked now, so their errors name this file before anything is loaded
+        ModelSpec.from_config(model_only, warn=False)
+    except ModelSpecError as err:
+        raise ModelSpecError(f"{path}: {err}") from None
     if "reference_median_months" in model and not model["reference_median_months"] > 0:
-        raise ConfigError(f"{path}: [model] reference_median_months must be positive")
+        raise ConfigError(f"{path}: [model] reference_median_months must be positive. Fix: type the reference arm's "
+                          "median in months, e.g. 12.4")
     return AnalysisConfig(path=path, raw=raw, title=raw.get("title", path.stem), selection=selection,
                           evidence_dir=evidence_dir, contrasts_path=contrasts_path, model=model_only, engine=engine,
                           reference=model.get("reference"), allow_unconverged=model.get("allow_unconverged", False),

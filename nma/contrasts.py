@@ -27,7 +27,7 @@ import pandas as pd
 
 from .errors import EvidenceError, EvidenceWarning, NetworkDataError
 from .evidence import SOURCE_RANK, Evidence, se_from_ci, usable_hr
-from .tables import ROW, Cell, parse_number, read_csv_strict
+from .tables import ROW, Cell, folded, parse_number, read_csv_strict
 
 CONTRAST_COLUMNS = ("study", "treatment", "y", "se")
 CONTRAST_OPTIONAL = ("n",)
@@ -82,8 +82,11 @@ def select(evidence: Evidence, selection: Selection) -> Selected:
             "Fix: correct [data] setting/outcome in the config, or add the trial rows to the evidence file.")
     for trial in (*selection.trials, *selection.include_trials):
         if trial not in set(pool["trial"]):
-            raise NetworkDataError(f"config names trial '{trial}', which has no {selection.setting}/{selection.outcome} rows; "
-                                   f"trials available: {', '.join(sorted(set(pool['trial'])))}")
+            key = f"[data.trials.{trial}]" if trial in selection.trials else "[data] include_trials"
+            raise NetworkDataError(f"{evidence.path}: config names trial '{trial}' ({key}), which has no "
+                                   f"{selection.setting}/{selection.outcome} rows; trials available: "
+                                   f"{', '.join(sorted(set(pool['trial'])))}. Fix: correct the trial name, or remove it "
+                                   "from the config")
     log: list[str] = []
     frames = []
     for trial, trows in pool.groupby("trial", sort=True):
@@ -226,6 +229,7 @@ def load_contrasts(path: str | Path) -> pd.DataFrame:
         n.append(parse_number(rec["n"], Cell(name, row, "n"), positive=True, integer=True))
     frame["y"], frame["se"], frame["n"] = y, se, n
     check_contrasts(frame, name)
+    _check_covariance(frame, name)
     return frame.drop(columns=[ROW])
 
 
@@ -255,3 +259,33 @@ def check_contrasts(frame: pd.DataFrame, name: str = "<contrasts>") -> None:
             raise EvidenceError(f"multi-arm study '{study}' needs the reference arm's se (the covariance of its contrasts)",
                                 file=name, row=int(rows[refs.index[0]]), column="se",
                                 fix="type the SE of the reference arm's absolute effect on its row (e.g. 1/sqrt(events) for a log hazard)")
+    _check_spellings(frame, rows, name)
+
+
+def _check_covariance(frame: pd.DataFrame, name: str) -> None:
+    """A file's multi-arm studies, checked where the row can still be named (Network re-checks any frame)."""
+    for study, g in frame.groupby("study", sort=False):
+        arms, ref = g[g["y"].notna()], g[g["y"].isna()].iloc[0]
+        if len(arms) > 1 and not _positive_definite(arms["se"].to_numpy(float), float(ref["se"])):
+            raise EvidenceError(f"multi-arm study '{study}': the covariance of its contrasts is not positive definite",
+                                file=name, row=int(ref[ROW]), column="se", value=ref["se"],
+                                fix="the reference arm's se is the shared part of every contrast's se, so it must be "
+                                    "smaller than each of them; check the se column of this study")
+
+
+def _positive_definite(se: np.ndarray, ref_se: float) -> bool:
+    """Var(y_k) = se_k^2, Cov(y_j, y_k) = ref_se^2: is that covariance matrix positive definite?"""
+    cov = np.full((len(se), len(se)), ref_se**2)
+    np.fill_diagonal(cov, se**2)
+    return bool(np.linalg.eigvalsh(cov).min() > 1e-12 * cov.max())
+
+
+def _check_spellings(frame: pd.DataFrame, rows: pd.Series, name: str) -> None:
+    """Two ids differing only in case, spaces, '-' or '_' are one treatment spelled two ways, not two nodes."""
+    first: dict[str, str] = {}
+    for idx, t in frame["treatment"].items():
+        other = first.setdefault(folded(str(t)), str(t))
+        if other != str(t):
+            raise EvidenceError(f"treatment '{t}' and '{other}' look like the same treatment spelled two ways",
+                                file=name, row=int(rows[idx]), column="treatment", value=t,
+                                fix=f"use one spelling ('{other}') everywhere, or give distinct treatments distinct ids")

@@ -54,3 +54,7 @@ class ModelWarning(UserWarning):
 
 class ConvergenceWarning(UserWarning):
     """Diagnostics are poor but the user allowed unconverged output."""
+
+
+class OutputPathError(NMAError, ValueError):
+    """An output folder is outside the project, reached through a symlink, or would replace something not nma's."""

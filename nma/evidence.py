@@ -282,6 +282,12 @@ def _check_groups(rows: pd.DataFrame, name: str) -> None:
             if rec["comparator"] not in arms:
                 raise EvidenceError(f"comparator '{rec['comparator']}' has no row in {label}", file=name, row=rec[ROW],
                                     column="comparator", fix="add a row for the comparator arm (with its n) or correct the id")
+        controls = group[group["arm_role"] == "control"]
+        if group["hr"].notna().any() and len(controls) != 1:
+            at = (controls if len(controls) else group).iloc[0]
+            raise EvidenceError(f"{label} has {len(controls)} control arms; an analysis that reports HRs needs exactly one, "
+                                "the reference of its contrasts", file=name, row=int(at[ROW]), column="arm_role",
+                                value=at["arm_role"], fix="mark the arm the HRs are against as control and the others as experimental")
         if rec_bad := _direction_conflict(group):
             warnings.warn(f"{name}, row {rec_bad[ROW]}: HR {rec_bad['hr']:g} for {rec_bad['arm']} vs "
                           f"{rec_bad['comparator']} disagrees in direction with the medians; check whether the source "

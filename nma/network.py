@@ -57,12 +57,12 @@ class Network:
         if reference is None:
             reference = default_reference(df)
         elif reference not in found:
-            raise NetworkDataError(f"reference treatment '{reference}' is not in the network. Suitable values are: "
+            raise NetworkDataError(f"{source}: reference treatment '{reference}' is not in the network. Suitable values are: "
                                    f"{', '.join(map(str, found))}. Fix: set [model] reference to one of them.")
         comps = connected_components([(a, b) for _, a, b in study_edges(df)], found)
         if len(comps) > 1:
             listing = "; ".join(f"component {i + 1}: {', '.join(map(str, c))}" for i, c in enumerate(comps))
-            raise NetworkDataError(f"the network is disconnected ({len(comps)} components): {listing}. Treatments in "
+            raise NetworkDataError(f"{source}: the network is disconnected ({len(comps)} components): {listing}. Treatments in "
                                    "different components cannot be compared. Fix: add a trial that links them, or "
                                    "analyse the components separately.")
         # put each study's reference (empty y) row first, studies in order of appearance

@@ -94,27 +94,33 @@ PRIOR_FORMS = ("half-normal(s)", "half-cauchy(s)", "uniform(0, u)", "log-normal(
 def parse_tau_prior(text: str, key: str = "tau_prior") -> TauPrior:
     """Parse 'half-normal(0.5)', 'uniform(0, 5)', 'half-cauchy(0.5)', 'log-normal(-3.9, 1.5)' or a preset name."""
     if not isinstance(text, str):
-        raise ModelSpecError(f"[model] {key} must be a string such as \"half-normal(0.5)\", got {text!r}")
+        raise ModelSpecError(f"[model] {key} must be a string, got {text!r}. Fix: write it in quotes, e.g. \"half-normal(0.5)\"")
     if text.strip() in PRESETS:
         mu, sigma = PRESETS[text.strip()]
         return TauPrior("log-normal", mu, sigma, text.strip())
     m = _PATTERN.match(text.lower())
     if not m:
         hint = f"; presets: {', '.join(sorted(PRESETS))}" if PRESETS else ""
-        raise ModelSpecError(f"[model] {key} = {text!r} cannot be parsed. Write one of: {', '.join(PRIOR_FORMS)}{hint}")
+        raise ModelSpecError(f"[model] {key} = {text!r} cannot be parsed. Write one of: {', '.join(PRIOR_FORMS)}{hint}. "
+                             "Fix: write the distribution with its parameters in brackets, e.g. \"half-normal(0.5)\"")
     kind = _ALIASES.get(m.group(1), m.group(1))
     a = float(m.group(2))
     b = float(m.group(3)) if m.group(3) is not None else math.nan
     nargs = 1 if math.isnan(b) else 2
     need = {"half-normal": 1, "half-cauchy": 1, "uniform": 2, "log-normal": 2}
     if kind not in need:
-        raise ModelSpecError(f"[model] {key} = {text!r}: unknown distribution '{m.group(1)}'. Write one of: {', '.join(PRIOR_FORMS)}")
+        raise ModelSpecError(f"[model] {key} = {text!r}: unknown distribution '{m.group(1)}'. Fix: write one of: "
+                             f"{', '.join(PRIOR_FORMS)}")
     if nargs != need[kind]:
-        raise ModelSpecError(f"[model] {key} = {text!r}: {kind} takes {need[kind]} parameter(s), got {nargs}")
+        raise ModelSpecError(f"[model] {key} = {text!r}: {kind} takes {need[kind]} parameter(s), got {nargs}. Fix: write "
+                             f"it as {next(f for f in PRIOR_FORMS if f.startswith(kind))}")
     if kind in ("half-normal", "half-cauchy") and not a > 0:
-        raise ModelSpecError(f"[model] {key} = {text!r}: the scale must be positive")
+        raise ModelSpecError(f"[model] {key} = {text!r}: the scale must be positive. Fix: use a positive scale, e.g. "
+                             f"{kind}(0.5)")
     if kind == "uniform" and (a != 0 or not b > 0):
-        raise ModelSpecError(f"[model] {key} = {text!r}: use uniform(0, u) with u > 0 (tau is a standard deviation)")
+        raise ModelSpecError(f"[model] {key} = {text!r}: use uniform(0, u) with u > 0 (tau is a standard deviation). "
+                             "Fix: e.g. uniform(0, 5)")
     if kind == "log-normal" and not b > 0:
-        raise ModelSpecError(f"[model] {key} = {text!r}: sigma must be positive")
+        raise ModelSpecError(f"[model] {key} = {text!r}: sigma must be positive. Fix: give the SD of log(tau^2), e.g. "
+                             "log-normal(-2.56, 1.74), or a preset such as turner2015_general")
     return TauPrior(kind, a, b, text.strip())

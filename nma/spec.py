@@ -32,9 +32,11 @@ class ModelSpec:
 
     def __post_init__(self):
         if self.effects not in EFFECTS:
-            raise ModelSpecError(f"[model] effects = {self.effects!r}; use one of: {', '.join(EFFECTS)}")
+            raise ModelSpecError(f"[model] effects = {self.effects!r}; use one of: {', '.join(EFFECTS)}. Fix: write "
+                                 "effects = \"random\" or effects = \"fixed\"")
         if not (isinstance(self.d_prior_sd, (int, float)) and self.d_prior_sd > 0):
-            raise ModelSpecError(f"[model] d_prior_sd = {self.d_prior_sd!r} must be a positive number, e.g. 10")
+            raise ModelSpecError(f"[model] d_prior_sd = {self.d_prior_sd!r} must be a positive number. Fix: e.g. "
+                                 "d_prior_sd = 10 (the default, vague on the log-HR scale)")
 
     @classmethod
     def from_config(cls, model: dict, *, warn: bool = True) -> ModelSpec:

@@ -7,6 +7,7 @@ import csv
 import difflib
 import io
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +19,16 @@ from .errors import EvidenceError
 ROW = "_row"
 
 
+def folded(text: str) -> str:
+    """Case, spaces, '-' and '_' ignored: how two spellings of one id are recognised."""
+    return "".join(ch for ch in text.casefold() if ch not in " -_")
+
+
 def closest(name: str, options) -> str:
     """A 'did you mean' hint, or a list of the valid options."""
-    match = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
+    options = list(options)
+    match = [o for o in options if folded(o) == folded(name)] or \
+        difflib.get_close_matches(name, options, n=1, cutoff=0.6)
     return f"did you mean '{match[0]}'?" if match else f"valid values are: {', '.join(sorted(options))}"
 
 
@@ -45,7 +53,7 @@ def read_csv_strict(path: str | Path, *, required: tuple[str, ...], optional: tu
         raise EvidenceError(f"not valid UTF-8 at byte {err.start}", file=name, row=line,
                             fix="re-save the file with UTF-8 encoding") from err
     if not text.strip():
-        raise EvidenceError("file is empty", file=name, fix=f"add a header row with the columns {', '.join(required)}")
+        raise EvidenceError("file is empty", file=name, row=1, fix=f"add a header row with the columns {', '.join(required)}")
     rows = list(csv.reader(io.StringIO(text, newline="")))
     header = [h.strip() for h in rows[0]]
     if len(header) == 1 and any(sep in header[0] for sep in (";", "\t", "|")):
@@ -100,6 +108,10 @@ def decimals(text: str) -> int:
     return len(text.split(".", 1)[1]) if "." in text else 0
 
 
+#: What a number typed from a publication looks like: ASCII digits, one optional '.', an optional exponent.
+PLAIN_NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+
+
 def parse_number(text: str, cell: Cell, *, positive: bool = False, nonnegative: bool = False,
                  integer: bool = False, required: bool = False) -> float:
     """Parse one numeric cell; empty means missing (NaN) unless required."""
@@ -110,6 +122,8 @@ def parse_number(text: str, cell: Cell, *, positive: bool = False, nonnegative: 
         return math.nan
     try:
         value = float(text)
+        if math.isfinite(value) and not PLAIN_NUMBER.fullmatch(text):
+            raise ValueError(text)  # float() also reads '1_000' and non-ASCII digits, which no source prints
     except ValueError:
         raise cell.error("not a number", value=text, fix="type a plain number with '.' as decimal separator and no units or symbols") from None
     if not math.isfinite(value):
