@@ -70,6 +70,19 @@ class TauPrior:
         return np.sqrt(stats.lognorm.ppf(q, s=self.b, scale=math.exp(self.a)))
 
     @property
+    def sd(self) -> float:
+        """Prior SD of tau (infinite for the half-Cauchy), for the prior-to-posterior comparison."""
+        if self.kind == "half-normal":
+            return float(stats.halfnorm.std(scale=self.a))
+        if self.kind == "half-cauchy":
+            return math.inf
+        if self.kind == "uniform":
+            return (self.b - self.a) / math.sqrt(12.0)
+        # tau = exp(X / 2), X ~ N(mu, sigma^2): log-normal with log-scale mean mu/2 and SD sigma/2
+        s = self.b / 2
+        return math.exp(self.a / 2 + s**2 / 2) * math.sqrt(math.expm1(s**2))
+
+    @property
     def upper(self) -> float:
         return self.b if self.kind == "uniform" else math.inf
 
