@@ -39,6 +39,7 @@ class Deliverables:
     run_info: dict
     engine: str
     fit: pd.DataFrame | None = None
+    checks: object | None = None  # nma.checks.ModelChecks: node-split, UME, tau-prior sensitivity
 
     @property
     def order(self) -> list[str]:
@@ -141,10 +142,28 @@ class Deliverables:
         images["league heatmap"] = plots.league_heatmap(long, self.order, folder / "league_heatmap")
         if self.tau_draws is not None:
             images["tau prior and posterior"] = plots.tau_plot(self.tau_draws, self.spec.tau_prior, folder / "tau")
+        if self.checks is not None:
+            images.update(self.checks.figures(folder, labels))
         if self.engine == "mcmc":
             names = ["d"] + (["tau"] if self.tau_draws is not None else [])
             images["trace"], images["rank plot"] = plots.arviz_plots(self.idata, names, folder / "trace", folder / "rank")
         return images
+
+    def _check_tables(self) -> dict:
+        """Report excerpts of the model checks: HR scale, the columns a committee reads."""
+        if self.checks is None:
+            return {"checks": False}
+        from .inconsistency import NO_LOOPS
+
+        split = self.checks.nodesplit
+        if split is not None:
+            split = split[["treatment", "comparator", "estimate", "exp_median", "exp_lower", "exp_upper", "p_value",
+                           "direct_studies"]].rename(columns={"exp_median": "HR / ratio median", "exp_lower": "lower",
+                                                              "exp_upper": "upper"})
+        sens = self.checks.sensitivity
+        if sens is not None:
+            sens = sens.drop(columns=["comparator"])
+        return {"checks": True, "nodesplit": split, "no_loops": NO_LOOPS, "ume": self.checks.ume, "sensitivity": sens}
 
     def _report(self, path: Path, long, matrix, text: str, images: dict[str, Path]) -> None:
         data = self.cfg.raw.get("data", {})
@@ -166,6 +185,7 @@ class Deliverables:
             "absolute": self.absolute_effects(),
             "ranks_table": self.rank_table, "heterogeneity": self.het, "fit": self.fit, "converged": self.converged,
             "version": __version__, "input_hash": self.run_info["input_hash"],
+            **self._check_tables(),
         }
         path.write_text(render_report(context, images), encoding="utf-8")
 

@@ -74,13 +74,7 @@ def forest_plot(rel: pd.DataFrame, comparator: str, path: Path, measure: str = "
         f = fixed[fixed["comparator"] == comparator].set_index("treatment").loc[rows["treatment"]]
         ax.errorbar(f["exp_median"], y - 0.25, xerr=[f["exp_median"] - f["exp_lower"], f["exp_upper"] - f["exp_median"]],
                     fmt="o", color="#1f78b4", capsize=3, label="fixed effect")
-    ax.axvline(1.0, color="grey", ls="--")
-    ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    lo, hi = ax.get_xlim()
-    ticks = [t for t in (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20) if lo <= t <= hi]
-    ax.set_xticks(ticks)
+    _log_hr_axis(ax)
     ax.set_ylim(-0.75, len(rows) - 0.25)
     ax.set_yticks(y, [labels.get(t, t) for t in rows["treatment"]])
     ax.set_xlabel(f"{measure} versus {labels.get(comparator, comparator)} (log scale)")
@@ -146,3 +140,90 @@ def arviz_plots(idata, var_names: list[str], path_trace: Path, path_rank: Path) 
     axes = az.plot_rank(idata, var_names=var_names)
     rank = _save(np.ravel(axes)[0].figure, path_rank)
     return trace, rank
+
+
+#: Node-split and sensitivity intervals span more than the network's (single-trial direct estimates).
+WIDE_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+
+
+def _log_hr_axis(ax, ticks: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20)) -> None:
+    """Ratio axis: log scale, plain tick labels, a dashed line at no effect."""
+    ax.axvline(1.0, color="grey", ls="--")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    lo, hi = ax.get_xlim()
+    ax.set_xticks([t for t in ticks if lo <= t <= hi])
+
+
+def nodesplit_forest(table: pd.DataFrame, path: Path, measure: str = "HR", labels: dict[str, str] | None = None) -> Path:
+    """Direct, indirect and network estimate of each split comparison, with the inconsistency p-value."""
+    labels = labels or {}
+    est = table[table["estimate"].isin(["direct", "indirect", "network"])]
+    comps = list(dict.fromkeys(zip(est["treatment"], est["comparator"])))
+    style = {"direct": ("o", "#1b9e77"), "indirect": ("^", "#d95f02"), "network": ("s", "black")}
+    fig, ax = plt.subplots(figsize=(7.5, 1.0 * len(comps) + 1.5))
+    ticks, names = [], []
+    for i, (t, c) in enumerate(comps):
+        base = 4 * (len(comps) - 1 - i)
+        rows = est[(est["treatment"] == t) & (est["comparator"] == c)].set_index("estimate")
+        for k, name in enumerate(("direct", "indirect", "network")):
+            r = rows.loc[name]
+            marker, colour = style[name]
+            ax.errorbar(r["exp_median"], base + 2 - k, xerr=[[r["exp_median"] - r["exp_lower"]], [r["exp_upper"] - r["exp_median"]]],
+                        fmt=marker, color=colour, capsize=3, label=name if i == 0 else None)
+        ticks.append(base + 1)
+        names.append(f"{labels.get(t, t)} vs {labels.get(c, c)}\np = {rows['p_value'].iloc[0]:.2f}")
+    _log_hr_axis(ax, WIDE_TICKS)
+    ax.set_yticks(ticks, names, fontsize=9)
+    ax.set_xlabel(f"{measure} (median, 95% CrI; log scale); p: Bayesian p-value for direct vs indirect")
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title("Node-splitting", fontsize=10)
+    return _save(fig, path)
+
+
+def devdev_plot(ume: pd.DataFrame, path: Path) -> Path:
+    """Per-study residual deviance, consistency (x) vs UME (y): points well below the line fit worse under consistency."""
+    per = ume[ume["study"] != "TOTAL"]
+    x, y = per["resdev_consistency"].to_numpy(float), per["resdev_ume"].to_numpy(float)
+    top = 1.05 * max(x.max(), y.max(), 1.0)
+    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    ax.plot([0, top], [0, top], color="grey", ls="--", label="line of equality")
+    ax.scatter(x, y, color="#1f78b4", zorder=3)
+    for s, a, b in zip(per["study"], x, y):
+        ax.annotate(str(s), (a, b), textcoords="offset points", xytext=(4, 3), fontsize=8)
+    tot = ume[ume["study"] == "TOTAL"].iloc[0]
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel(f"residual deviance, consistency model (DIC {tot['dic_consistency']:.1f})")
+    ax.set_ylabel(f"residual deviance, UME model (DIC {tot['dic_ume']:.1f})")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title("Dev-dev plot (posterior mean residual deviance per study)", fontsize=10)
+    return _save(fig, path)
+
+
+def sensitivity_forest(table: pd.DataFrame, path: Path, measure: str = "HR", labels: dict[str, str] | None = None) -> Path:
+    """HR of each treatment versus the reference under every tau prior and fixed effect, grouped by treatment."""
+    labels = labels or {}
+    rows = table[table["hr_median"].notna()]
+    priors = list(dict.fromkeys(rows["prior"]))
+    treatments = list(dict.fromkeys(rows["treatment"]))
+    colours = plt.get_cmap("tab10")
+    k = len(priors)
+    fig, ax = plt.subplots(figsize=(7.5, 0.25 * k * len(treatments) + 0.6 * len(treatments) + 1.5))
+    ticks = []
+    for i, t in enumerate(treatments):
+        base = (k + 1) * (len(treatments) - 1 - i)
+        ticks.append(base + (k - 1) / 2)
+        for j, p in enumerate(priors):
+            r = rows[(rows["treatment"] == t) & (rows["prior"] == p)].iloc[0]
+            ax.errorbar(r["hr_median"], base + k - 1 - j, xerr=[[r["hr_median"] - r["hr_lower"]], [r["hr_upper"] - r["hr_median"]]],
+                        fmt="s" if r["analysis"] else "o", color=colours(j % 10), capsize=2, ms=4,
+                        label=(p + (" (analysis)" if r["analysis"] else "")) if i == 0 else None)
+    _log_hr_axis(ax, WIDE_TICKS)
+    reference = rows["comparator"].iloc[0]
+    ax.set_yticks(ticks, [labels.get(t, t) for t in treatments])
+    ax.set_xlabel(f"{measure} versus {labels.get(reference, reference)} (median, 95% CrI; log scale)")
+    ax.legend(loc="best", fontsize=7, title="tau prior", title_fontsize=8)
+    ax.set_title("Sensitivity to the heterogeneity prior", fontsize=10)
+    return _save(fig, path)

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -55,6 +56,20 @@ def dependency_versions() -> dict[str, str]:
     return out
 
 
+def dependency_lock() -> dict[str, str]:
+    """Every installed distribution and its version: what `pip install` must reproduce to rerun."""
+    from importlib.metadata import distributions
+
+    return dict(sorted({d.metadata["Name"].lower(): d.version for d in distributions() if d.metadata["Name"]}.items()))
+
+
+def package_hash() -> str:
+    """SHA-256 of nma's own source and templates: the version number does not change with every edit."""
+    root = Path(__file__).parent
+    files = sorted([*root.glob("*.py"), *root.glob("templates/*")])
+    return hashlib.sha256(b"".join(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() for f in files)).hexdigest()
+
+
 def input_files(cfg: AnalysisConfig) -> list[Path]:
     if cfg.contrasts_path is not None:
         return [cfg.contrasts_path]
@@ -70,8 +85,10 @@ def combined_hash(hashes: dict[str, str]) -> str:
 
 
 def tau_identified(network: Network) -> bool:
-    """tau needs at least one comparison made by two or more trials; loops alone barely inform it."""
-    return int(network.comparisons["n_studies"].max()) >= 2
+    """tau needs at least one comparison made by two or more trials (the rule lives in nma/sensitivity.py)."""
+    from .sensitivity import tau_not_identified
+
+    return tau_not_identified(network) is None
 
 
 def run_config(config_path: str | Path, out: str | Path | None = None, engine: str | None = None) -> RunResult:
@@ -185,12 +202,16 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
         fe = fit_exact(network, ModelSpec(effects="fixed", d_prior_sd=spec.d_prior_sd, lower_is_better=spec.lower_is_better))
         fixed_beside = add_ratio_scale(exact_relative_effects(fe, probs))
     timings["summaries"] = time.perf_counter() - t1 - timings["fit"]
+    from .checks import model_checks
+
+    checks = model_checks(network, spec, seed=sampler.seed, n_draws=n_draws)   # exact engine: node-split, UME, priors
+    notes += checks.notes
 
     hashes = input_hashes(cfg)
     run_info = {
         "nma_version": __version__,
         "title": cfg.title,
-        "config_path": str(cfg.path),
+        "config_path": str(cfg.path.resolve()),
         "config_sha256": sha256(cfg.path),
         "config": cfg.raw,
         "inputs": hashes,
@@ -207,12 +228,16 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
         "selection_log": list(log),
         "warnings": notes,
         "dependencies": dependency_versions(),
+        "lock": dependency_lock(),
+        "package_sha256": package_hash(),
+        "python": sys.version.split()[0],
     }
     idata["posterior"].attrs.update(nma_version=__version__, nma_config=json.dumps(cfg.raw, sort_keys=True),
                                     nma_seed=sampler.seed, nma_input_hash=run_info["input_hash"], nma_engine=engine,
                                     nma_converged=int(converged))
     run_info["fit"] = fit_totals
     tables = {"relative_effects.csv": rel, "ranks.csv": rank_table, "contrasts.csv": network.contrasts, "fit.csv": fit_csv}
+    tables.update(checks.tables)
     if het is not None:
         tables["heterogeneity.csv"] = het
     if diag_table is not None:
@@ -229,7 +254,7 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
                          fixed=fixed_beside, draws=all_draws, tau_draws=tau_draws, idata=idata, diag=diag_table,
                          divergences=divergences, notes=tuple(notes), selection_log=tuple(log), sources=sources,
                          treatments_meta=treatments_meta, converged=converged, run_info=run_info, engine=engine,
-                         fit=fit_csv)
+                         fit=fit_csv, checks=checks)
     write_outputs(outdir, tables, idata, run_info, notes, extra=extra.write)
     if outdir.parent.name == "outputs":
         from .report import write_index
@@ -313,21 +338,36 @@ def write_outputs(outdir: Path, tables: dict[str, pd.DataFrame], idata, run_info
 
 
 def verify_outputs(outdir: str | Path) -> tuple[bool, str]:
-    """Recompute input hashes and say whether the outputs are current."""
+    """Recompute the hashes run.json recorded and say which of data, config and package changed, if any."""
     outdir = Path(outdir)
     info_path = outdir / "run.json"
     if not info_path.is_file():
-        raise NMAError(f"{outdir}: no run.json; is this an nma output folder?")
+        raise NMAError(f"{outdir}: no run.json; is this an nma output folder? Fix: give the folder `nma run` wrote, "
+                       "e.g. outputs/<analysis>")
     info = json.loads(info_path.read_text(encoding="utf-8"))
     changed = []
     cfg_path = Path(info["config_path"])
     if not cfg_path.is_file() or sha256(cfg_path) != info["config_sha256"]:
-        changed.append(f"config changed: {cfg_path}")
+        changed.append(f"config changed: {cfg_path}" + ("" if cfg_path.is_file() else " (missing)"))
     for path, digest in info["inputs"].items():
         if not Path(path).is_file() or sha256(Path(path)) != digest:
-            changed.append(f"data changed: {path}")
-    if info["nma_version"] != __version__:
-        changed.append(f"package changed: outputs from nma {info['nma_version']}, installed {__version__}")
+            changed.append(f"data changed: {path}" + ("" if Path(path).is_file() else " (missing)"))
+    changed += [f"package changed: {line}" for line in _package_changes(info)]
     if changed:
         return False, "outputs are NOT current:\n  " + "\n  ".join(changed)
     return True, f"outputs are current: config, data ({len(info['inputs'])} files) and package {__version__} all match"
+
+
+def _package_changes(info: dict) -> list[str]:
+    """How the installed nma and its dependencies differ from those that wrote the outputs."""
+    out = []
+    if info["nma_version"] != __version__:
+        out.append(f"outputs from nma {info['nma_version']}, installed {__version__}")
+    if "package_sha256" in info and info["package_sha256"] != package_hash():
+        out.append("the nma source differs from the one that wrote the outputs")
+    lock, now = info.get("lock", {}), dependency_lock()
+    diffs = [f"{name} {lock.get(name, 'absent')} -> {now.get(name, 'absent')}"
+             for name in sorted(set(lock) | set(now)) if name != "nma" and lock.get(name) != now.get(name)] if lock else []
+    if diffs:
+        out.append(f"{len(diffs)} dependencies differ: " + ", ".join(diffs[:8]) + (", ..." if len(diffs) > 8 else ""))
+    return out

@@ -238,3 +238,45 @@ def test_ume_on_parkinsons_has_one_parameter_per_pair():
     assert table.loc["TOTAL", "leverage_ume"] == pytest.approx(5.0, abs=0.1)
     assert table.loc["TOTAL", "leverage_consistency"] == pytest.approx(4.0, abs=0.1)
     assert table.loc["TOTAL", "n_datapoints"] == 8
+
+
+# ---- nma run ---------------------------------------------------------------------------------------------
+def run_exact(tmp_path, contrasts_csv, reference, effects="random"):
+    from nma.run import run_config
+
+    cfg = tmp_path / "a.toml"
+    cfg.write_text(f'title = "t"\n[data]\ncontrasts = "{contrasts_csv}"\n[model]\neffects = "{effects}"\n'
+                   f'reference = "{reference}"\nd_prior_sd = 100\ntau_prior = "uniform(0, 5)"\nengine = "exact"\n'
+                   '[sampler]\nseed = 7\n')
+    return run_config(cfg, out=tmp_path / "out")
+
+
+def test_run_writes_model_checks(tmp_path):
+    from helpers import REF
+
+    res = run_exact(tmp_path, REF / "tsd2_parkinsons.csv", "1")
+    out = res.outdir
+    split = pd.read_csv(out / "nodesplit.csv", dtype={"treatment": str, "comparator": str})
+    assert set(zip(split.comparator, split.treatment)) == {("1", "3"), ("1", "4"), ("2", "4"), ("3", "4")}
+    ume = pd.read_csv(out / "ume.csv", dtype={"study": str}).set_index("study")
+    fit = pd.read_csv(out / "fit.csv", dtype={"study": str}).set_index("study")
+    # same exact draws (analysis seed) for the consistency model as fit.csv
+    np.testing.assert_allclose(ume.loc[fit.index, "resdev_consistency"], fit["resdev"], rtol=1e-10)
+    sens = pd.read_csv(out / "sensitivity.csv")
+    assert sens["prior"].iloc[0] == "uniform(0, 5)"
+    for name in ("nodesplit", "devdev", "sensitivity"):
+        assert (out / "figures" / f"{name}.png").is_file() and (out / "figures" / f"{name}.svg").is_file()
+    html = (out / "report.html").read_text()
+    assert "Node-splitting" in html and "Sensitivity to the heterogeneity prior" in html
+
+
+def test_run_without_loops_says_so(tmp_path):
+    csv = tmp_path / "tree.csv"
+    contrasts(("S1", "A", None, [("B", -0.2, 0.2)]), ("S2", "A", None, [("C", 0.1, 0.3)])).to_csv(csv, index=False)
+    res = run_exact(tmp_path, csv, "A", effects="fixed")
+    out = res.outdir
+    assert not (out / "nodesplit.csv").exists()
+    assert not (out / "sensitivity.csv").exists()       # fixed-effect analysis: no tau to vary
+    assert (out / "ume.csv").is_file()
+    assert NO_LOOPS in (out / "warnings.txt").read_text()
+    assert NO_LOOPS in (out / "report.html").read_text()
