@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -53,6 +54,20 @@ def dependency_versions() -> dict[str, str]:
         except PackageNotFoundError:  # pragma: no cover
             out[name] = "not installed"
     return out
+
+
+def dependency_lock() -> dict[str, str]:
+    """Every installed distribution and its version: what `pip install` must reproduce to rerun."""
+    from importlib.metadata import distributions
+
+    return dict(sorted({d.metadata["Name"].lower(): d.version for d in distributions() if d.metadata["Name"]}.items()))
+
+
+def package_hash() -> str:
+    """SHA-256 of nma's own source and templates: the version number does not change with every edit."""
+    root = Path(__file__).parent
+    files = sorted([*root.glob("*.py"), *root.glob("templates/*")])
+    return hashlib.sha256(b"".join(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() for f in files)).hexdigest()
 
 
 def input_files(cfg: AnalysisConfig) -> list[Path]:
@@ -196,7 +211,7 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
     run_info = {
         "nma_version": __version__,
         "title": cfg.title,
-        "config_path": str(cfg.path),
+        "config_path": str(cfg.path.resolve()),
         "config_sha256": sha256(cfg.path),
         "config": cfg.raw,
         "inputs": hashes,
@@ -213,6 +228,9 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
         "selection_log": list(log),
         "warnings": notes,
         "dependencies": dependency_versions(),
+        "lock": dependency_lock(),
+        "package_sha256": package_hash(),
+        "python": sys.version.split()[0],
     }
     idata["posterior"].attrs.update(nma_version=__version__, nma_config=json.dumps(cfg.raw, sort_keys=True),
                                     nma_seed=sampler.seed, nma_input_hash=run_info["input_hash"], nma_engine=engine,
@@ -320,21 +338,36 @@ def write_outputs(outdir: Path, tables: dict[str, pd.DataFrame], idata, run_info
 
 
 def verify_outputs(outdir: str | Path) -> tuple[bool, str]:
-    """Recompute input hashes and say whether the outputs are current."""
+    """Recompute the hashes run.json recorded and say which of data, config and package changed, if any."""
     outdir = Path(outdir)
     info_path = outdir / "run.json"
     if not info_path.is_file():
-        raise NMAError(f"{outdir}: no run.json; is this an nma output folder?")
+        raise NMAError(f"{outdir}: no run.json; is this an nma output folder? Fix: give the folder `nma run` wrote, "
+                       "e.g. outputs/<analysis>")
     info = json.loads(info_path.read_text(encoding="utf-8"))
     changed = []
     cfg_path = Path(info["config_path"])
     if not cfg_path.is_file() or sha256(cfg_path) != info["config_sha256"]:
-        changed.append(f"config changed: {cfg_path}")
+        changed.append(f"config changed: {cfg_path}" + ("" if cfg_path.is_file() else " (missing)"))
     for path, digest in info["inputs"].items():
         if not Path(path).is_file() or sha256(Path(path)) != digest:
-            changed.append(f"data changed: {path}")
-    if info["nma_version"] != __version__:
-        changed.append(f"package changed: outputs from nma {info['nma_version']}, installed {__version__}")
+            changed.append(f"data changed: {path}" + ("" if Path(path).is_file() else " (missing)"))
+    changed += [f"package changed: {line}" for line in _package_changes(info)]
     if changed:
         return False, "outputs are NOT current:\n  " + "\n  ".join(changed)
     return True, f"outputs are current: config, data ({len(info['inputs'])} files) and package {__version__} all match"
+
+
+def _package_changes(info: dict) -> list[str]:
+    """How the installed nma and its dependencies differ from those that wrote the outputs."""
+    out = []
+    if info["nma_version"] != __version__:
+        out.append(f"outputs from nma {info['nma_version']}, installed {__version__}")
+    if "package_sha256" in info and info["package_sha256"] != package_hash():
+        out.append("the nma source differs from the one that wrote the outputs")
+    lock, now = info.get("lock", {}), dependency_lock()
+    diffs = [f"{name} {lock.get(name, 'absent')} -> {now.get(name, 'absent')}"
+             for name in sorted(set(lock) | set(now)) if name != "nma" and lock.get(name) != now.get(name)] if lock else []
+    if diffs:
+        out.append(f"{len(diffs)} dependencies differ: " + ", ".join(diffs[:8]) + (", ..." if len(diffs) > 8 else ""))
+    return out
