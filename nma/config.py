@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .contrasts import DEFAULT_REFERENCE_VARIANCE_FRACTION, Selection, TrialChoice
+from .nodes import NodeGrouping
 from .errors import ConfigError, ModelSpecError
 from .fit import SamplerConfig
 from .spec import ENGINES, ModelSpec
@@ -17,7 +18,7 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "": {"title": str, "description": str, "data": dict, "model": dict, "sampler": dict},
     "data": {"evidence": str, "contrasts": str, "setting": str, "outcome": str, "population": str,
              "outcome_definition": str, "exclude_trials": list, "include_trials": list, "reference_variance_fraction": (int, float),
-             "trials": dict},
+             "trials": dict, "nodes": dict, "nodes_rationale": str},
     "data.trials.*": {"analysis": str, "population": str, "source": str, "outcome_definition": str},
     "model": {"effects": str, "reference": str, "d_prior_sd": (int, float), "tau_prior": str,
               "lower_is_better": bool, "engine": str, "allow_unconverged": bool, "mid": (int, float),
@@ -85,6 +86,21 @@ def _type_name(t) -> str:
     return " or ".join(names[x] for x in (t if isinstance(t, tuple) else (t,)))
 
 
+def _node_grouping(data: dict, path: Path) -> NodeGrouping:
+    """[data.nodes] node = ["id", ...] with [data] nodes_rationale: pooling is never silent, so a reason is required."""
+    pools = data.get("nodes", {})
+    for node, members in pools.items():
+        if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
+            raise ConfigError(f"{path}: [data.nodes] {node} must be a non-empty list of treatment ids, "
+                              f'e.g. {node} = ["td", "t_taxane"]')
+    rationale = data.get("nodes_rationale", "").strip()
+    if pools and not rationale:
+        raise ConfigError(f"{path}: [data.nodes] pools regimens but [data] nodes_rationale is missing. Fix: say why the "
+                          "pooled regimens can be treated as one node (e.g. the same anti-HER2 therapy, backbones judged "
+                          "exchangeable)")
+    return NodeGrouping({node: tuple(members) for node, members in pools.items()}, rationale)
+
+
 def load_config(path: str | Path) -> AnalysisConfig:
     path = Path(path)
     if not path.is_file():
@@ -133,11 +149,12 @@ def load_config(path: str | Path) -> AnalysisConfig:
         if not 0 < fraction < 1:
             raise ConfigError(f"{path}: [data] reference_variance_fraction = {fraction} must lie strictly between 0 and 1. "
                               "Fix: use a fraction such as 0.5 (exact for arms with equal events)")
+        nodes = _node_grouping(data, path)
         selection = Selection(setting=data["setting"], outcome=data["outcome"], population=data.get("population", "itt"),
                               outcome_definition=data.get("outcome_definition"),
                               trials={t: TrialChoice(**c) for t, c in data.get("trials", {}).items()},
                               exclude_trials=tuple(exclude), include_trials=tuple(include),
-                              reference_variance_fraction=float(fraction))
+                              reference_variance_fraction=float(fraction), nodes=nodes)
     engine = model.get("engine", "mcmc")
     if engine not in ENGINES:
         raise ConfigError(f"{path}: [model] engine = {engine!r}; {closest(str(engine), ENGINES)}. Fix: use one of: "

@@ -27,6 +27,7 @@ import pandas as pd
 
 from .errors import EvidenceError, EvidenceWarning, NetworkDataError
 from .evidence import SOURCE_RANK, Evidence, se_from_ci, usable_hr
+from .nodes import NodeGrouping, apply_grouping, check_grouping
 from .tables import ROW, Cell, folded, parse_number, read_csv_strict
 
 CONTRAST_COLUMNS = ("study", "treatment", "y", "se")
@@ -60,6 +61,7 @@ class Selection:
     exclude_trials: tuple[str, ...] = ()
     include_trials: tuple[str, ...] = ()      # when given, only these trials
     reference_variance_fraction: float = DEFAULT_REFERENCE_VARIANCE_FRACTION
+    nodes: NodeGrouping = field(default_factory=NodeGrouping)   # how regimens are pooled into nodes, and why
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,9 @@ def select(evidence: Evidence, selection: Selection) -> Selected:
     if not frames:
         raise NetworkDataError(f"no trial in {selection.setting}/{selection.outcome} reports an HR for population "
                                f"'{selection.population}'; see the selection log: " + "; ".join(log))
-    return Selected(pd.concat(frames, ignore_index=True), tuple(log))
+    check_grouping(selection.nodes, set(evidence.treatments["id"]), evidence.path)
+    contrasts = apply_grouping(pd.concat(frames, ignore_index=True), selection.nodes, log)
+    return Selected(contrasts, tuple(log))
 
 
 def _choose(trial: str, trows: pd.DataFrame, sel: Selection, log: list[str], sources: pd.DataFrame) -> pd.DataFrame | None:
