@@ -17,8 +17,8 @@ $(VENV)/done: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-check: $(VENV)/done ## validate data/ and print the network of every setting x outcome
-	$(PY) -m nma check data
+check: $(VENV)/done ## validate data/ and print the network of every setting x outcome and of every analysis, with its loops
+	$(PY) -m nma check data analyses
 
 all: $(VENV)/done check ## set up, validate the evidence, and run every analysis in analyses/ into outputs/<name>/
 	@set -e; for a in $(ANALYSES); do echo "== $$a"; $(PY) -m nma run analyses/$$a.toml --out outputs/$$a; done

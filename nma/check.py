@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .contrasts import load_contrasts
+from .contrasts import load_contrasts, select
 from .evidence import Evidence, load
 from .network import connected_components, study_edges
 
@@ -59,15 +59,47 @@ def format_network(entry: dict, title: str) -> str:
     return "\n".join(lines)
 
 
+def config_paths(path: Path) -> list[Path]:
+    """Analysis configs named by a path: one .toml file, or every .toml in a folder (e.g. analyses/)."""
+    if path.is_file() and path.suffix == ".toml":
+        return [path]
+    return sorted(path.glob("*.toml")) if path.is_dir() else []
+
+
+def describe_analysis(config: Path) -> str:
+    """The network an analysis config builds (after its selection and node pooling), with its loops: the
+    comparisons that have direct and independent indirect evidence, which node-splitting can test."""
+    from .config import load_config
+    from .inconsistency import split_comparisons
+    from .network import Network
+
+    cfg = load_config(config)
+    if getattr(cfg, "binary", False):
+        return f"{config} ({cfg.title}): arm-level binary outcome; its network is printed by `nma run`"
+    if cfg.contrasts_path is not None:
+        contrasts = load_contrasts(cfg.contrasts_path)
+    else:
+        contrasts = select(load(cfg.evidence_dir), cfg.selection).contrasts
+    network = Network.from_contrasts(contrasts, reference=cfg.reference, source=str(config))
+    splits = split_comparisons(network)
+    loops = ("  loops: none (no comparison has both direct and independent indirect evidence)" if not splits else
+             f"  loops: {len(splits)} comparison(s) with direct and independent indirect evidence: " +
+             "; ".join(f"{s.treatment} vs {s.comparator} (direct: {', '.join(map(str, s.studies))})" for s in splits))
+    return f"{config} ({cfg.title})\n" + "\n".join("  " + line for line in network.summary().splitlines()) + "\n" + loops
+
+
 def check_paths(paths: list[str]) -> tuple[list[str], list[str]]:
-    """Validate each path (a data folder, an evidence CSV or a contrast CSV). Returns (report lines, warnings)."""
+    """Validate each path (a data folder, an evidence CSV, a contrast CSV, or analysis configs: a .toml or a
+    folder of them). Returns (report lines, warnings)."""
     lines: list[str] = []
     caught: list[str] = []
     for raw in paths or ["data"]:
         path = Path(raw)
         with warnings.catch_warnings(record=True) as record:
             warnings.simplefilter("always")
-            if path.is_file() and is_contrast_file(path):
+            if configs := config_paths(path):
+                lines += [describe_analysis(c) for c in configs]
+            elif path.is_file() and is_contrast_file(path):
                 df = load_contrasts(path)
                 lines.append(format_network(describe_contrasts(df), f"{path} (contrast table)"))
             else:

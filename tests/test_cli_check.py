@@ -49,3 +49,18 @@ def test_check_contrast_csv(tmp_path):
     res = run_check(tmp_path, "c.csv")
     assert res.returncode == 0, res.stderr
     assert "treatments (3): A, B, C" in res.stdout
+
+
+def test_check_analysis_configs_report_their_loops(tmp_path):
+    """A triangle of two-arm trials plus a chain: only the triangle's edges have independent indirect evidence."""
+    (tmp_path / "analyses").mkdir()
+    (tmp_path / "c.csv").write_text("study,treatment,y,se\nS1,A,,\nS1,B,-0.3,0.2\nS2,B,,\nS2,C,0.1,0.3\n"
+                                    "S3,A,,\nS3,C,-0.2,0.25\nS4,C,,\nS4,D,0.1,0.3\n")
+    (tmp_path / "analyses" / "tri.toml").write_text('title = "Triangle"\n[data]\ncontrasts = "../c.csv"\n'
+                                                   '[model]\nreference = "A"\n')
+    res = run_check(tmp_path, "analyses")
+    assert res.returncode == 0, res.stderr
+    assert "analyses/tri.toml (Triangle)" in res.stdout
+    assert "loops: 3 comparison(s) with direct and independent indirect evidence" in res.stdout
+    assert "B vs A (direct: S1)" in res.stdout and "C vs B (direct: S2)" in res.stdout
+    assert "D vs C" not in res.stdout.split("loops:")[1]
