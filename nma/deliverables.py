@@ -13,7 +13,7 @@ import pandas as pd
 
 from . import __version__, league, plots
 from .constants import TREATMENT
-from .report import league_html, render_league, render_report
+from .report import characteristics_html, league_html, render_league, render_report
 from .summaries import cumulative_rank_probabilities, mid_probabilities, prob_better
 
 
@@ -88,8 +88,19 @@ class Deliverables:
         self._write_draws(folder / "draws.csv")
         if (absolute := self.absolute_effects()) is not None:
             absolute.to_csv(folder / "absolute_effects.csv", index=False, lineterminator="\n")
+        chars = self.characteristics()
+        if chars is not None:
+            chars[0].reset_index().to_csv(folder / "characteristics.csv", index=False, lineterminator="\n")
         images = self._figures(folder / "figures", long)
         self._report(folder / "report.html", long, matrix, text, images)
+
+    def characteristics(self) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+        """Trial characteristics of this network's trials, with the cells that differ flagged (transitivity)."""
+        if self.cfg.evidence_dir is None or "trial" not in self.network.contrasts:
+            return None
+        from .characteristics import characteristics_for
+
+        return characteristics_for(self.cfg.evidence_dir, self.network.contrasts["trial"].astype(str))
 
     def absolute_effects(self) -> pd.DataFrame | None:
         """Implied median time to event per treatment, given the reference arm's median: an APPROXIMATION.
@@ -185,6 +196,8 @@ class Deliverables:
             "absolute": self.absolute_effects(),
             "ranks_table": self.rank_table, "heterogeneity": self.het, "fit": self.fit, "converged": self.converged,
             "version": __version__, "input_hash": self.run_info["input_hash"],
+            "nodes": self.cfg.selection.nodes.describe() if self.cfg.selection is not None else "",
+            "characteristics": characteristics_html(*chars) if (chars := self.characteristics()) is not None else None,
             **self._check_tables(),
         }
         path.write_text(render_report(context, images), encoding="utf-8")

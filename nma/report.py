@@ -37,6 +37,24 @@ def league_html(matrix: pd.DataFrame, long: pd.DataFrame, lower_is_better: bool,
     return Markup("".join(parts) + "</table>")
 
 
+def characteristics_html(table: pd.DataFrame, flags: pd.DataFrame) -> Markup:
+    """Trial characteristics with the cells that differ from the rest of the network marked (class 'differs'),
+    BUGSnet-style, so a committee sees at a glance where transitivity may fail. Empty columns are dropped."""
+    keep = [c for c in table.columns if table[c].notna().any()]
+    show = table[keep].reset_index()
+    marks = flags[keep].reset_index(drop=True)
+    fmt = lambda v: "" if pd.isna(v) else (f"{v:g}" if isinstance(v, float) else str(v))  # noqa: E731
+    head = "".join(f"<th>{c.replace('_', ' ')}</th>" for c in show.columns)
+    body = []
+    for i, row in show.iterrows():
+        cells = [f"<th>{row.iloc[0]}</th>"]
+        for c in keep:
+            cls = " class='differs'" if bool(marks.at[i, c]) else ""
+            cells.append(f"<td{cls}>{Markup.escape(fmt(row[c]))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return Markup(f"<table class='characteristics'><tr>{head}</tr>{''.join(body)}</table>")
+
+
 def render_league(title: str, caption: str, table: Markup, footnotes: list[str]) -> str:
     return _ENV.get_template("league_table.html").render(title=title, caption=caption, table=table, footnotes=footnotes)
 
