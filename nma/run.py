@@ -204,7 +204,7 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
     timings["summaries"] = time.perf_counter() - t1 - timings["fit"]
     from .checks import model_checks
 
-    checks = model_checks(network, spec, seed=sampler.seed, n_draws=n_draws)   # exact engine: node-split, UME, priors
+    checks = model_checks(network, spec, seed=sampler.seed, n_draws=n_draws, nodesplit=cfg.nodesplit)   # exact engine: node-split, UME, priors
     notes += checks.notes
 
     hashes = input_hashes(cfg)
