@@ -6,6 +6,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .constants import BINARY
 from .contrasts import DEFAULT_REFERENCE_VARIANCE_FRACTION, Selection, TrialChoice
 from .nodes import NodeGrouping
 from .errors import ConfigError, ModelSpecError
@@ -16,14 +17,14 @@ from .tables import closest
 #: Allowed keys and their types, per table. Anything else is an error with a suggestion.
 SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "": {"title": str, "description": str, "data": dict, "model": dict, "sampler": dict},
-    "data": {"evidence": str, "contrasts": str, "setting": str, "outcome": str, "population": str,
+    "data": {"evidence": str, "contrasts": str, "arms": str, "setting": str, "outcome": str, "population": str,
              "outcome_definition": str, "exclude_trials": list, "include_trials": list, "reference_variance_fraction": (int, float),
              "trials": dict, "nodes": dict, "nodes_rationale": str},
     "data.trials.*": {"analysis": str, "population": str, "source": str, "outcome_definition": str},
     "model": {"effects": str, "reference": str, "d_prior_sd": (int, float), "tau_prior": str,
               "lower_is_better": bool, "engine": str, "allow_unconverged": bool, "mid": (int, float),
               "league_order": list, "league_upper": str, "forest_comparators": list,
-              "reference_median_months": (int, float), "nodesplit": bool},
+              "reference_median_months": (int, float)},
     "sampler": {"seed": int, "chains": int, "draws": int, "tune": int, "target_accept": float, "cores": int},
 }
 
@@ -46,11 +47,31 @@ class AnalysisConfig:
     league_upper: str = "network"
     forest_comparators: tuple[str, ...] = ()
     reference_median_months: float | None = None
-    nodesplit: bool = True             # [model] nodesplit = false skips node-splitting (UME still runs)
+    arms_path: Path | None = None      # arm-level binary CSV (study, treatment, r, n), with contrasts_path: mixed
 
     @property
     def name(self) -> str:
         return self.path.stem
+
+    @property
+    def binary(self) -> bool:
+        """Arm-level binary evidence: the binomial model, odds ratios (follows from the data, not a setting)."""
+        return self.arms_path is not None or (self.selection is not None and self.selection.outcome in BINARY)
+
+
+def check_engine(cfg: AnalysisConfig, engine: str) -> None:
+    """What the binomial (arm-level) model cannot do, refused before any work is done."""
+    if not cfg.binary:
+        return
+    if engine == "exact":
+        raise ConfigError(f"{cfg.path}: engine = \"exact\" does not apply to binomial (arm-level) data: its closed form "
+                          "needs normal likelihoods. Fix: use engine = \"mcmc\" (the default), or drop --engine exact.")
+    if cfg.league_upper == "direct":
+        raise ConfigError(f"{cfg.path}: [model] league_upper = \"direct\" uses the exact engine, which does not apply to "
+                          "binomial data. Fix: remove league_upper.")
+    if cfg.reference_median_months is not None:
+        raise ConfigError(f"{cfg.path}: [model] reference_median_months implies medians from hazard ratios; a binary "
+                          "outcome has odds ratios. Fix: remove reference_median_months.")
 
 
 #: Keys that would make a config more than data. TOML has no include or code, and nma adds none.
@@ -127,12 +148,13 @@ def load_config(path: str | Path) -> AnalysisConfig:
         _check_table(choice, f"data.trials.{trial}", path)
     base = path.parent
     resolve = lambda p: (base / p).resolve() if not Path(p).is_absolute() else Path(p)  # noqa: E731
-    selection = evidence_dir = contrasts_path = None
-    if "contrasts" in data:
-        extra = sorted(set(data) - {"contrasts"})
+    selection = evidence_dir = contrasts_path = arms_path = None
+    if "contrasts" in data or "arms" in data:
+        extra = sorted(set(data) - {"contrasts", "arms"})
         if extra:
-            raise ConfigError(f"{path}: [data] contrasts = ... takes the network as given. Fix: remove {', '.join(extra)}")
-        contrasts_path = resolve(data["contrasts"])
+            raise ConfigError(f"{path}: [data] contrasts/arms = ... take the network as given. Fix: remove {', '.join(extra)}")
+        contrasts_path = resolve(data["contrasts"]) if "contrasts" in data else None
+        arms_path = resolve(data["arms"]) if "arms" in data else None
     else:
         for key in ("setting", "outcome"):
             if key not in data:
@@ -173,8 +195,7 @@ def load_config(path: str | Path) -> AnalysisConfig:
         raise ConfigError(f"{path}: [sampler] target_accept = {sampler_cfg.target_accept} must be in [0.5, 1). Fix: use "
                           "a probability such as 0.95 (the default)")
     model_only = {k: v for k, v in model.items() if k not in ("engine", "reference", "allow_unconverged", "mid", "league_order",
-                                                          "league_upper", "forest_comparators", "reference_median_months",
-                                                          "nodesplit")}
+                                                          "league_upper", "forest_comparators", "reference_median_months")}
     if model.get("league_upper", "network") not in ("network", "direct"):
         raise ConfigError(f"{path}: [model] league_upper = {model['league_upper']!r}. Fix: use \"network\" or \"direct\"")
     try:  # priors and effects are checked now, so their errors name this file before anything is loaded
@@ -184,7 +205,7 @@ def load_config(path: str | Path) -> AnalysisConfig:
     if "reference_median_months" in model and not model["reference_median_months"] > 0:
         raise ConfigError(f"{path}: [model] reference_median_months must be positive. Fix: type the reference arm's "
                           "median in months, e.g. 12.4")
-    return AnalysisConfig(path=path, raw=raw, title=raw.get("title", path.stem), selection=selection,
+    cfg = AnalysisConfig(path=path, raw=raw, title=raw.get("title", path.stem), selection=selection,
                           evidence_dir=evidence_dir, contrasts_path=contrasts_path, model=model_only, engine=engine,
                           reference=model.get("reference"), allow_unconverged=model.get("allow_unconverged", False),
                           sampler=sampler_cfg, mid=model.get("mid"),
@@ -192,4 +213,6 @@ def load_config(path: str | Path) -> AnalysisConfig:
                           league_upper=model.get("league_upper", "network"),
                           forest_comparators=tuple(model.get("forest_comparators", ())),
                           reference_median_months=model.get("reference_median_months"),
-                          nodesplit=model.get("nodesplit", True))
+                          arms_path=arms_path)
+    check_engine(cfg, engine)
+    return cfg

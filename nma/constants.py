@@ -2,6 +2,7 @@
 
 #: xarray / PyMC dimension names: domain terms, never generated ones.
 TREATMENT, COMPARATOR, STUDY, CONTRAST, RANK = "treatment", "comparator", "study", "contrast", "rank"
+ARM = "arm"
 
 #: 0.95 because HTA submissions report 95% equal-tailed CrIs; ArviZ 0.x defaults to a 94% HDI.
 CI_PROB = 0.95

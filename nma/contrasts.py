@@ -74,6 +74,21 @@ class Selected:
 
 def select(evidence: Evidence, selection: Selection) -> Selected:
     """Choose one analysis, population and source per trial, and turn the chosen rows into contrasts."""
+    log: list[str] = []
+    frames = [_study_contrasts(trial, chosen, selection.reference_variance_fraction, evidence.path, log)
+              for trial, chosen in chosen_trials(evidence, selection, log)]
+    frames = [f for f in frames if f is not None]
+    if not frames:
+        raise NetworkDataError(f"no trial in {selection.setting}/{selection.outcome} reports an HR for population "
+                               f"'{selection.population}'; see the selection log: " + "; ".join(log))
+    check_grouping(selection.nodes, set(evidence.treatments["id"]), evidence.path)
+    contrasts = apply_grouping(pd.concat(frames, ignore_index=True), selection.nodes, log)
+    return Selected(contrasts, tuple(log))
+
+
+def chosen_trials(evidence: Evidence, selection: Selection, log: list[str], usable=usable_hr,
+                  what: str = "HR with its CI and CI level") -> list[tuple[str, pd.DataFrame]]:
+    """(trial, its chosen rows) for every trial of the setting/outcome the config keeps, logging each choice."""
     rows = evidence.rows
     pool = rows[(rows["setting"] == selection.setting) & (rows["outcome"] == selection.outcome)]
     if pool.empty:
@@ -89,25 +104,20 @@ def select(evidence: Evidence, selection: Selection) -> Selected:
                                    f"{selection.setting}/{selection.outcome} rows; trials available: "
                                    f"{', '.join(sorted(set(pool['trial'])))}. Fix: correct the trial name, or remove it "
                                    "from the config")
-    log: list[str] = []
-    frames = []
+    out = []
     for trial, trows in pool.groupby("trial", sort=True):
         if trial in selection.exclude_trials or (selection.include_trials and trial not in selection.include_trials):
             log.append(f"{trial}: excluded by config")
             continue
-        chosen = _choose(trial, trows, selection, log, evidence.sources)
+        chosen = _choose(trial, trows, selection, log, evidence.sources, usable, what)
         if chosen is not None:
-            frames.append(_study_contrasts(trial, chosen, selection.reference_variance_fraction, evidence.path, log))
-    frames = [f for f in frames if f is not None]
-    if not frames:
-        raise NetworkDataError(f"no trial in {selection.setting}/{selection.outcome} reports an HR for population "
-                               f"'{selection.population}'; see the selection log: " + "; ".join(log))
-    check_grouping(selection.nodes, set(evidence.treatments["id"]), evidence.path)
-    contrasts = apply_grouping(pd.concat(frames, ignore_index=True), selection.nodes, log)
-    return Selected(contrasts, tuple(log))
+            out.append((trial, chosen))
+    return out
 
 
-def _choose(trial: str, trows: pd.DataFrame, sel: Selection, log: list[str], sources: pd.DataFrame) -> pd.DataFrame | None:
+def _choose(trial: str, trows: pd.DataFrame, sel: Selection, log: list[str], sources: pd.DataFrame,
+            usable=usable_hr, what: str = "HR with its CI and CI level") -> pd.DataFrame | None:
+    """One analysis, population and source of a trial, among rows passing `usable` (HRs here; counts in binomial.py)."""
     choice = sel.trials.get(trial, TrialChoice())
     population = choice.population or sel.population
     rows = trows[trows["population"] == population]
@@ -129,15 +139,15 @@ def _choose(trial: str, trows: pd.DataFrame, sel: Selection, log: list[str], sou
         raise NetworkDataError(
             f"{trial} reports {sel.outcome} under several definitions {sorted(set(rows['outcome_definition']))}; "
             f"choose one with [data] outcome_definition or [data.trials.{trial}] outcome_definition")
-    with_hr = rows[usable_hr(rows)]
+    with_hr = rows[usable(rows)]
     if with_hr.empty:
-        msg = f"{trial}: no HR with its CI and CI level for {sel.outcome} in population '{population}'; not included"
+        msg = f"{trial}: no {what} for {sel.outcome} in population '{population}'; not included"
         log.append(msg)
         return None
     analyses = with_hr.groupby("analysis")["data_cut"].max()  # sources of one analysis may omit its date
     if choice.analysis is not None:
         if choice.analysis not in analyses.index:
-            raise NetworkDataError(f"[data.trials.{trial}] analysis = '{choice.analysis}' has no HR for "
+            raise NetworkDataError(f"[data.trials.{trial}] analysis = '{choice.analysis}' has no {what} for "
                                    f"{sel.outcome}/{population}; available: {', '.join(analyses.index)}")
         analysis, why = choice.analysis, "chosen in config"
     elif len(analyses) == 1:
@@ -152,11 +162,11 @@ def _choose(trial: str, trows: pd.DataFrame, sel: Selection, log: list[str], sou
         if undated:
             why += f"; undated analyses {', '.join(undated)} were not considered: name one in the config to use it"
     rows = rows[rows["analysis"] == analysis]
-    ranked = (rows[usable_hr(rows)][["source_id"]].drop_duplicates()
+    ranked = (rows[usable(rows)][["source_id"]].drop_duplicates()
               .merge(sources[["source_id", "kind"]], on="source_id"))
     if choice.source is not None:
         if choice.source not in set(ranked["source_id"]):
-            raise NetworkDataError(f"[data.trials.{trial}] source = '{choice.source}' reports no HR for analysis "
+            raise NetworkDataError(f"[data.trials.{trial}] source = '{choice.source}' reports no {what} for analysis "
                                    f"'{analysis}'; sources available: {', '.join(ranked['source_id'])}")
         source = choice.source
     else:

@@ -56,7 +56,7 @@ class Deliverables:
     def write(self, folder: Path) -> None:
         treatments = self.network.treatments
         lower = self.spec.lower_is_better
-        measure = "HR"
+        measure = self.spec.measure
         p_better = prob_better(self.draws, lower)
         long = league.league_long(self.rel, p_better, treatments)
         direct_upper = self.cfg.league_upper == "direct"
@@ -120,7 +120,8 @@ class Deliverables:
                                            f"{self.cfg.reference_median_months:g} months"})
 
     def _write_draws(self, path: Path) -> None:
-        """Posterior draws of every basic parameter (log-HR vs the reference) and tau, for economic models."""
+        """Posterior draws of every basic parameter (log-HR, or log-OR for binary data, vs the reference) and tau,
+        for economic models; the scale is in run.json (spec.measure)."""
         post = self.idata["posterior"]
         n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
         frame = pd.DataFrame({"chain": np.repeat(np.arange(n_chain), n_draw), "draw": np.tile(np.arange(n_draw), n_chain)})
@@ -137,7 +138,7 @@ class Deliverables:
         labels = {t: meta.loc[t, "label"] for t in self.network.treatments if t in meta.index} if len(meta) else {}
         dual = {t: bool(meta.loc[t, "dual_blockade"]) for t in self.network.treatments if t in meta.index} if len(meta) else {}
         images = {"network": plots.network_plot(self.network.contrasts, labels, dual, folder / "network"),
-                  "forest": plots.forest_plot(self.rel, self.network.reference, folder / "forest", fixed=self.fixed,
+                  "forest": plots.forest_plot(self.rel, self.network.reference, folder / "forest", self.spec.measure, fixed=self.fixed,
                                               labels=labels)}
         for comp in self.cfg.forest_comparators:
             if comp not in self.network.treatments:
@@ -146,13 +147,14 @@ class Deliverables:
                 raise ConfigError(f"{self.cfg.path}: [model] forest_comparators names '{comp}', which is not in the "
                                   f"network ({', '.join(self.network.treatments)})")
             if comp != self.network.reference:
-                images[f"forest versus {comp}"] = plots.forest_plot(self.rel, comp, folder / f"forest_vs_{comp}",
+                images[f"forest versus {comp}"] = plots.forest_plot(self.rel, comp, folder / f"forest_vs_{comp}", self.spec.measure,
                                                                     labels=labels)
         images["rankogram"], images["cumulative rankogram"] = plots.rankograms(
             self.rank_table, folder / "rankogram", folder / "rankogram_cumulative")
-        images["league heatmap"] = plots.league_heatmap(long, self.order, folder / "league_heatmap")
+        images["league heatmap"] = plots.league_heatmap(long, self.order, folder / "league_heatmap", self.spec.measure)
         if self.tau_draws is not None:
-            images["tau prior and posterior"] = plots.tau_plot(self.tau_draws, self.spec.tau_prior, folder / "tau")
+            images["tau prior and posterior"] = plots.tau_plot(self.tau_draws, self.spec.tau_prior, folder / "tau",
+                                                                    self.spec.measure)
         if self.checks is not None:
             images.update(self.checks.figures(folder, labels))
         if self.engine == "mcmc":
@@ -164,6 +166,8 @@ class Deliverables:
         """Report excerpts of the model checks: HR scale, the columns a committee reads."""
         if self.checks is None:
             return {"checks": False}
+        from .inconsistency import NO_LOOPS
+
         split = self.checks.nodesplit
         if split is not None:
             split = split[["treatment", "comparator", "estimate", "exp_median", "exp_lower", "exp_upper", "p_value",
@@ -172,20 +176,21 @@ class Deliverables:
         sens = self.checks.sensitivity
         if sens is not None:
             sens = sens.drop(columns=["comparator"])
-        return {"checks": True, "nodesplit": split, "no_nodesplit": self.checks.no_nodesplit, "ume": self.checks.ume, "sensitivity": sens}
+        return {"checks": True, "nodesplit": split, "no_loops": NO_LOOPS, "ume": self.checks.ume, "sensitivity": sens}
 
     def _report(self, path: Path, long, matrix, text: str, images: dict[str, Path]) -> None:
         data = self.cfg.raw.get("data", {})
-        cols = [c for c in ("study", "treatment", "y", "se", "n", "analysis", "data_cut", "population",
+        cols = [c for c in ("study", "treatment", "r", "y", "se", "n", "analysis", "data_cut", "population",
                             "outcome_definition", "source_id", "location") if c in self.network.contrasts]
         ev = self.network.contrasts[cols].copy()
-        ev.insert(3, "HR vs study reference", np.exp(ev["y"]))
+        if "y" in ev:
+            ev.insert(3, f"{self.spec.measure} vs study reference", np.exp(ev["y"]))
         context = {
             "title": self.cfg.title, "description": self.cfg.raw.get("description", ""),
             "question": {"setting": data.get("setting", "(contrast file)"), "outcome": data.get("outcome", ""),
                          "population": data.get("population", "itt" if "setting" in data else ""),
                          "definition": data.get("outcome_definition", "as reported")},
-            "reference": self.network.reference, "warnings": list(self.notes), "evidence_table": ev,
+            "reference": self.network.reference, "measure": self.spec.measure, "warnings": list(self.notes), "evidence_table": ev,
             "selection": list(self.selection_log), "sources": self.sources.to_dict("records"),
             "network_summary": self.network.summary(), "priors": self.spec.describe(), "engine": self.engine,
             "seed": self.run_info["seed"], "diagnostics": self.diag, "divergences": self.divergences,

@@ -117,12 +117,7 @@ def build_model(network: Network, spec: ModelSpec, parameterisation: str = "cond
     """
     if parameterisation not in PARAMETERISATIONS:
         raise ValueError(f"parameterisation must be one of {PARAMETERISATIONS}")
-    coords = {TREATMENT: list(network.treatments[1:]), STUDY: list(network.studies)}
-    for k, idx in network.study_index.items():
-        coords[f"{STUDY}_{k + 1}arm"] = [network.studies[i] for i in idx]
-        if k > 1:
-            coords[f"{CONTRAST}_{k + 1}arm"] = [f"arm {j + 2} vs arm 1" for j in range(k)]
-    X, y = network.design, network.y
+    coords = {TREATMENT: list(network.treatments[1:]), STUDY: list(network.studies), **contrast_coords(network)}
     with pm.Model(coords=coords) as model:
         tau = tau_variable(spec.tau_prior) if spec.effects == "random" else None
         if parameterisation == "conditional":
@@ -132,16 +127,35 @@ def build_model(network: Network, spec: ModelSpec, parameterisation: str = "cond
             pm.Potential("log_likelihood_tau", log_marginal)
             return model
         d = pm.Normal("d", mu=0.0, sigma=spec.d_prior_sd, dims=TREATMENT)
-        mu = pt.dot(pt.as_tensor_variable(X), d)
-        for k, cov in _block_covariances(network, tau).items():
-            rows = network.block_groups[k]
-            dims = f"{STUDY}_{k + 1}arm"
-            if k == 1:
-                r = rows[:, 0]
-                pm.Normal(observed_name(k), mu=mu[r], sigma=pt.sqrt(cov[:, 0, 0]), observed=y[r], dims=dims)
-            else:
-                pm.MvNormal(observed_name(k), mu=mu[rows], cov=cov, observed=y[rows], dims=(dims, f"{CONTRAST}_{k + 1}arm"))
+        contrast_likelihood(network, d, tau)
     return model
+
+
+def contrast_coords(network: Network) -> dict[str, list]:
+    """Coordinates of the per-block-size likelihood terms (studies with k contrasts)."""
+    coords = {}
+    for k, idx in network.study_index.items():
+        coords[f"{STUDY}_{k + 1}arm"] = [network.studies[i] for i in idx]
+        if k > 1:
+            coords[f"{CONTRAST}_{k + 1}arm"] = [f"arm {j + 2} vs arm 1" for j in range(k)]
+    return coords
+
+
+def contrast_likelihood(network: Network, d, tau) -> None:
+    """One (multivariate) normal likelihood per study, delta integrated out: y_s ~ MVN(X_s d, V_s + tau^2 C_s).
+
+    `d` is in the network's own coordinates (its treatments[1:] versus its reference); also the contrast part of
+    a mixed arm + contrast model (binomial_model.py)."""
+    mu = pt.dot(pt.as_tensor_variable(network.design), d)
+    y = network.y
+    for k, cov in _block_covariances(network, tau).items():
+        rows = network.block_groups[k]
+        dims = f"{STUDY}_{k + 1}arm"
+        if k == 1:
+            r = rows[:, 0]
+            pm.Normal(observed_name(k), mu=mu[r], sigma=pt.sqrt(cov[:, 0, 0]), observed=y[r], dims=dims)
+        else:
+            pm.MvNormal(observed_name(k), mu=mu[rows], cov=cov, observed=y[rows], dims=(dims, f"{CONTRAST}_{k + 1}arm"))
 
 
 def study_log_likelihood(network: Network, d: np.ndarray, tau: np.ndarray | None) -> np.ndarray:

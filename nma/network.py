@@ -50,27 +50,17 @@ class Network:
 
     @classmethod
     def from_contrasts(cls, df: pd.DataFrame, *, reference: str | None = None, outcome: str = "log_hr",
-                       source: str = "<memory>") -> Network:
+                       source: str = "<memory>", require_connected: bool = True) -> Network:
+        """`require_connected=False` for the contrast part of a mixed network, connected only with its arm part."""
         df = df.reset_index(drop=True).copy()
         check_contrasts(df, source)
-        found = sorted(set(df["treatment"]), key=str)
-        if reference is None:
-            reference = default_reference(df)
-        elif reference not in found:
-            raise NetworkDataError(f"{source}: reference treatment '{reference}' is not in the network. Suitable values are: "
-                                   f"{', '.join(map(str, found))}. Fix: set [model] reference to one of them.")
-        comps = connected_components([(a, b) for _, a, b in study_edges(df)], found)
-        if len(comps) > 1:
-            listing = "; ".join(f"component {i + 1}: {', '.join(map(str, c))}" for i, c in enumerate(comps))
-            raise NetworkDataError(f"{source}: the network is disconnected ({len(comps)} components): {listing}. Treatments in "
-                                   "different components cannot be compared. Fix: add a trial that links them, or "
-                                   "analyse the components separately.")
+        treatments = ordered_treatments(df, reference, source, require_connected)
         # put each study's reference (empty y) row first, studies in order of appearance
         df["_is_ref"] = df["y"].isna()
         df = df.sort_values(["_is_ref"], ascending=False, kind="stable")
         order = {s: i for i, s in enumerate(pd.unique(df["study"]))}
         df = df.sort_values("study", key=lambda s: s.map(order), kind="stable").drop(columns="_is_ref").reset_index(drop=True)
-        net = cls(df, (reference, *(t for t in found if t != reference)), outcome, source)
+        net = cls(df, treatments, outcome, source)
         net._check_blocks()
         return net
 
@@ -172,26 +162,14 @@ class Network:
     @cached_property
     def comparisons(self) -> pd.DataFrame:
         """Direct comparisons: treatment pair, number of studies, and their names."""
-        rows = {}
-        for study, a, b in study_edges(self.contrasts):
-            key = tuple(sorted((a, b), key=str))
-            rows.setdefault(key, []).append(study)
-        return pd.DataFrame([{"treatment_a": a, "treatment_b": b, "n_studies": len(s), "studies": ", ".join(map(str, s))}
-                             for (a, b), s in rows.items()])
+        return comparisons_table(self.contrasts)
 
     @property
     def n_studies_per_treatment(self) -> pd.Series:
         return self.contrasts.groupby("treatment")["study"].nunique()
 
     def summary(self) -> str:
-        multi = sum(len(b) > 1 for b in self.blocks)
-        lines = [f"A network of {len(self.studies)} studies ({multi} multi-arm), {len(self.treatments)} treatments, "
-                 f"{len(self.comparisons)} direct comparisons; outcome {self.outcome}."]
-        for _, c in self.comparisons.iterrows():
-            lines.append(f"  {c['treatment_a']} vs {c['treatment_b']}: {c['n_studies']} stud{'y' if c['n_studies'] == 1 else 'ies'} ({c['studies']})")
-        lines.append(f"Reference treatment is: {self.reference}")
-        lines.append("Network is connected")
-        return "\n".join(lines)
+        return network_summary(self.contrasts, self.reference, self.outcome)
 
     def __repr__(self) -> str:
         return f"Network({len(self.studies)} studies, {len(self.treatments)} treatments, reference={self.reference!r})"
@@ -205,3 +183,44 @@ def default_reference(df: pd.DataFrame) -> str:
         neighbours.setdefault(a, set()).add(b)
         neighbours.setdefault(b, set()).add(a)
     return sorted(studies.index, key=lambda t: (-studies[t], -len(neighbours.get(t, ())), str(t)))[0]
+
+
+def ordered_treatments(df: pd.DataFrame, reference: str | None, source: str, require_connected: bool = True) -> tuple[str, ...]:
+    """Every treatment of a study/treatment table, reference first (given, or the most connected), after checking
+    that the reference exists and the network is connected: shared by contrast and arm-level networks."""
+    found = sorted(set(df["treatment"]), key=str)
+    if reference is None:
+        reference = default_reference(df)
+    elif reference not in found:
+        raise NetworkDataError(f"{source}: reference treatment '{reference}' is not in the network. Suitable values are: "
+                               f"{', '.join(map(str, found))}. Fix: set [model] reference to one of them.")
+    comps = connected_components([(a, b) for _, a, b in study_edges(df)], found)
+    if len(comps) > 1 and require_connected:
+        listing = "; ".join(f"component {i + 1}: {', '.join(map(str, c))}" for i, c in enumerate(comps))
+        raise NetworkDataError(f"{source}: the network is disconnected ({len(comps)} components): {listing}. Treatments in "
+                               "different components cannot be compared. Fix: add a trial that links them, or "
+                               "analyse the components separately.")
+    return (reference, *(t for t in found if t != reference))
+
+
+def comparisons_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Direct comparisons of a study/treatment table: treatment pair, number of studies, and their names."""
+    rows = {}
+    for study, a, b in study_edges(df):
+        key = tuple(sorted((a, b), key=str))
+        rows.setdefault(key, []).append(study)
+    return pd.DataFrame([{"treatment_a": a, "treatment_b": b, "n_studies": len(s), "studies": ", ".join(map(str, s))}
+                         for (a, b), s in rows.items()])
+
+
+def network_summary(df: pd.DataFrame, reference: str, outcome: str) -> str:
+    """The network in words (as multinma prints it), from any table with study and treatment columns."""
+    comparisons = comparisons_table(df)
+    arms = df.groupby("study", sort=False).size()
+    lines = [f"A network of {len(arms)} studies ({int((arms > 2).sum())} multi-arm), {df['treatment'].nunique()} treatments, "
+             f"{len(comparisons)} direct comparisons; outcome {outcome}."]
+    for _, c in comparisons.iterrows():
+        lines.append(f"  {c['treatment_a']} vs {c['treatment_b']}: {c['n_studies']} stud{'y' if c['n_studies'] == 1 else 'ies'} ({c['studies']})")
+    lines.append(f"Reference treatment is: {reference}")
+    lines.append("Network is connected")
+    return "\n".join(lines)

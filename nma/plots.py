@@ -120,13 +120,13 @@ def league_heatmap(long: pd.DataFrame, order: list[str], path: Path, measure: st
     return _save(fig, path)
 
 
-def tau_plot(tau_draws: np.ndarray, prior, path: Path) -> Path:
+def tau_plot(tau_draws: np.ndarray, prior, path: Path, measure: str = "HR") -> Path:
     fig, ax = plt.subplots(figsize=(7, 4))
     hi = float(np.quantile(tau_draws, 0.995)) * 1.2
     ax.hist(tau_draws, bins=60, range=(0, hi), density=True, alpha=0.6, label="posterior")
     grid = np.linspace(1e-4, hi, 400)
     ax.plot(grid, np.exp(prior.logpdf(grid)), color="black", label=f"prior: {prior.text}")
-    ax.set_xlabel("tau (between-trial SD of the log-HR)")
+    ax.set_xlabel(f"tau (between-trial SD of the log-{measure})")
     ax.set_ylabel("density")
     ax.legend()
     return _save(fig, path)

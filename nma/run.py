@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .config import AnalysisConfig, load_config
+from .config import AnalysisConfig, check_engine, load_config
 from .constants import CI_PROB, STUDY, TREATMENT
 from .contrasts import load_contrasts, select
 from .errors import ConvergenceError, ModelWarning, NMAError
@@ -71,8 +71,8 @@ def package_hash() -> str:
 
 
 def input_files(cfg: AnalysisConfig) -> list[Path]:
-    if cfg.contrasts_path is not None:
-        return [cfg.contrasts_path]
+    if cfg.contrasts_path is not None or cfg.arms_path is not None:
+        return [p for p in (cfg.arms_path, cfg.contrasts_path) if p is not None]
     return [cfg.evidence_dir / f for f in ("treatments.csv", "sources.csv", "evidence.csv")]
 
 
@@ -104,7 +104,11 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
     notes: list[str] = []
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        if cfg.contrasts_path is not None:
+        if cfg.binary:  # arm-level binary data: binomial model, odds ratios (nma/binomial.py)
+            from .binomial import load_arm_network
+
+            network, log, sources, treatments_meta = load_arm_network(cfg)
+        elif cfg.contrasts_path is not None:
             contrasts = load_contrasts(cfg.contrasts_path)
             log: tuple[str, ...] = (f"contrasts read from {cfg.contrasts_path}",)
             source = str(cfg.contrasts_path)
@@ -117,8 +121,9 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
             source = evidence.path
             sources = evidence.sources[evidence.sources["source_id"].isin(set(contrasts["source_id"]))]
             treatments_meta = evidence.treatments
-        network = Network.from_contrasts(contrasts, reference=cfg.reference, source=source)
-        spec = ModelSpec.from_config(cfg.model)
+        if not cfg.binary:
+            network = Network.from_contrasts(contrasts, reference=cfg.reference, source=source)
+        spec = ModelSpec.from_config(cfg.model, binary=cfg.binary)
         if spec.effects == "random" and not tau_identified(network):
             warnings.warn("tau is not identified by the data: no comparison has more than one trial, so its posterior is "
                           "its prior and the random-effects intervals reflect that prior. The fixed-effect result is "
@@ -133,6 +138,7 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
     diag_table = None
     divergences = 0
     t1 = time.perf_counter()
+    check_engine(cfg, engine)  # --engine exact on binomial data
     if engine == "exact":
         post = fit_exact(network, spec)
         rel = exact_relative_effects(post, probs)
@@ -150,6 +156,8 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
         from .fit import diagnostics, gate, sample
         from .model import build_model
 
+        if cfg.binary:
+            from .binomial_model import build_binomial_model as build_model
         model = build_model(network, spec)
         idata = sample(model, sampler)
         timings["fit"] = time.perf_counter() - t1
@@ -179,10 +187,15 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
         rel = relative_effects(all_draws, network.treatments, tau=tau_draws, seed=sampler.seed)
     rank_table = ranks(all_draws, network.treatments, spec.lower_is_better)
     rel = add_ratio_scale(rel)
-    _add_log_likelihood(idata, network, d_draws, tau_draws, sampler.chains)
     from .fitstats import loo_summary, model_fit
 
-    fit_table, fit_totals = model_fit(network, d_draws, tau_draws)
+    if cfg.binary:
+        from .binomial_model import fit_summaries
+
+        ll, fit_table, fit_totals = fit_summaries(network, idata, all_draws, tau_draws)
+    else:
+        ll, (fit_table, fit_totals) = None, model_fit(network, d_draws, tau_draws)
+    _add_log_likelihood(idata, network, d_draws, tau_draws, sampler.chains, ll)
     try:
         with warnings.catch_warnings(record=True) as loo_warnings:
             warnings.simplefilter("always")
@@ -198,14 +211,23 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
     total_row = {"study": "TOTAL", **{("leverage" if k == "pD" else "dic" if k == "DIC" else k): v for k, v in fit_totals.items()}}
     fit_csv = pd.concat([fit_table, pd.DataFrame([total_row])], ignore_index=True)  # TOTAL: leverage = pD, dic = DIC
     fixed_beside = None
-    if spec.effects == "random" and not tau_identified(network):
+    if spec.effects == "random" and not tau_identified(network) and cfg.binary:
+        from .binomial_model import fixed_effect_beside
+
+        fixed_beside = fixed_effect_beside(network, spec, sampler, sampler.seed)
+    elif spec.effects == "random" and not tau_identified(network):
         fe = fit_exact(network, ModelSpec(effects="fixed", d_prior_sd=spec.d_prior_sd, lower_is_better=spec.lower_is_better))
         fixed_beside = add_ratio_scale(exact_relative_effects(fe, probs))
     timings["summaries"] = time.perf_counter() - t1 - timings["fit"]
     from .checks import model_checks
 
-    checks = model_checks(network, spec, seed=sampler.seed, n_draws=n_draws, nodesplit=cfg.nodesplit)   # exact engine: node-split, UME, priors
-    notes += checks.notes
+    checks = None
+    if cfg.binary:
+        notes.append("Node-split, UME and tau-prior sensitivity use the exact engine, which does not apply to binomial "
+                     "data; they were not run.")
+    else:
+        checks = model_checks(network, spec, seed=sampler.seed, n_draws=n_draws)   # exact engine: node-split, UME, priors
+        notes += checks.notes
 
     hashes = input_hashes(cfg)
     run_info = {
@@ -237,7 +259,7 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
                                     nma_converged=int(converged))
     run_info["fit"] = fit_totals
     tables = {"relative_effects.csv": rel, "ranks.csv": rank_table, "contrasts.csv": network.contrasts, "fit.csv": fit_csv}
-    tables.update(checks.tables)
+    tables.update(checks.tables if checks is not None else {})
     if het is not None:
         tables["heterogeneity.csv"] = het
     if diag_table is not None:
@@ -261,7 +283,7 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
 
         write_index(outdir.parent)
     lines = [network.summary(), "", spec.describe(), "", *[f"selection: {line}" for line in log], "",
-             f"{'Relative effects versus ' + str(network.reference)} (HR, median and {CI_PROB:.0%} CrI):"]
+             f"{'Relative effects versus ' + str(network.reference)} ({spec.measure}, median and {CI_PROB:.0%} CrI):"]
     for _, r in rel[rel["comparator"] == network.reference].iterrows():
         lines.append(f"  {r['treatment']}: {r['exp_median']:.2f} ({r['exp_lower']:.2f} to {r['exp_upper']:.2f})")
     if het is not None:
@@ -280,13 +302,14 @@ def _idata_from_draws(network: Network, d: np.ndarray, tau: np.ndarray | None, c
     return az.from_dict(posterior=post, coords={TREATMENT: list(network.treatments[1:])}, dims={"d": [TREATMENT]})
 
 
-def _add_log_likelihood(idata, network: Network, d: np.ndarray, tau: np.ndarray | None, chains: int) -> None:
-    """Pointwise log-likelihood per study (chain, draw, study), for LOO and the residual deviance."""
+def _add_log_likelihood(idata, network: Network, d: np.ndarray, tau: np.ndarray | None, chains: int,
+                        ll: np.ndarray | None = None) -> None:
+    """Pointwise log-likelihood per study (chain, draw, study), for LOO; `ll` when computed elsewhere (binomial)."""
     import xarray as xr
 
     from .model import study_log_likelihood
 
-    ll = study_log_likelihood(network, d, tau)
+    ll = study_log_likelihood(network, d, tau) if ll is None else ll
     n_chain, n_draw = idata["posterior"].sizes["chain"], idata["posterior"].sizes["draw"]
     ll = ll[: n_chain * n_draw].reshape(n_chain, n_draw, -1)
     ds = xr.Dataset({"y": (("chain", "draw", STUDY), ll)},
