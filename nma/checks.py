@@ -18,6 +18,9 @@ from .sensitivity import heterogeneity_sensitivity, tau_not_identified
 from .spec import ModelSpec
 from .summaries import probs_for
 
+#: Said instead of a node-split table when the config switches it off.
+NODESPLIT_OFF = "switched off in the config ([model] nodesplit = false)"
+
 
 @dataclass(frozen=True, eq=False)
 class ModelChecks:
@@ -25,6 +28,14 @@ class ModelChecks:
     ume: pd.DataFrame
     sensitivity: pd.DataFrame | None   # None for fixed-effect analyses
     notes: tuple[str, ...]
+    nodesplit_run: bool = True         # False: switched off by [model] nodesplit = false
+
+    @property
+    def no_nodesplit(self) -> str:
+        """What the report says instead of a node-split table."""
+        if not self.nodesplit_run:
+            return f"Node-splitting was not run: {NODESPLIT_OFF}."
+        return f"Node-splitting is not possible: {NO_LOOPS}."
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -46,13 +57,19 @@ class ModelChecks:
         return images
 
 
-def model_checks(network: Network, spec: ModelSpec, seed: int, n_draws: int) -> ModelChecks:
-    """Everything TSD3/TSD4 ask beyond the fit itself; warnings come back as notes for warnings.txt."""
+def model_checks(network: Network, spec: ModelSpec, seed: int, n_draws: int, nodesplit: bool = True) -> ModelChecks:
+    """Everything TSD3/TSD4 ask beyond the fit itself; warnings come back as notes for warnings.txt.
+
+    nodesplit=False skips node-splitting (one exact fit per split: the slow part on large networks); UME is kept.
+    """
     probs = probs_for(CI_PROB)
     cons = fit_exact(network, spec)
     notes = []
-    split = node_split(network, spec, probs, consistency=cons)
-    if split is None:
+    split = node_split(network, spec, probs, consistency=cons) if nodesplit else None
+    if not nodesplit:
+        notes.append(f"Inconsistency: node-splitting was not run ({NODESPLIT_OFF}); the UME comparison (ume.csv) "
+                     "still checks for inconsistency.")
+    elif split is None:
         notes.append(f"Inconsistency: {NO_LOOPS}, so node-splitting is not possible (the network has no loop of "
                      "independent evidence).")
     else:
@@ -68,4 +85,4 @@ def model_checks(network: Network, spec: ModelSpec, seed: int, n_draws: int) -> 
         if reason is not None and tau_not_identified(network) is None:   # the structural case is warned by run.py
             notes.append(f"ModelWarning: tau is not identified by the data: {reason}; see sensitivity.csv for the "
                          "results under other tau priors and under fixed effect.")
-    return ModelChecks(split, ume, sens, tuple(notes))
+    return ModelChecks(split, ume, sens, tuple(notes), nodesplit)

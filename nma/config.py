@@ -24,7 +24,7 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "model": {"effects": str, "reference": str, "d_prior_sd": (int, float), "tau_prior": str,
               "lower_is_better": bool, "engine": str, "allow_unconverged": bool, "mid": (int, float),
               "league_order": list, "league_upper": str, "forest_comparators": list,
-              "reference_median_months": (int, float)},
+              "reference_median_months": (int, float), "nodesplit": bool},
     "sampler": {"seed": int, "chains": int, "draws": int, "tune": int, "target_accept": float, "cores": int},
 }
 
@@ -47,6 +47,7 @@ class AnalysisConfig:
     league_upper: str = "network"
     forest_comparators: tuple[str, ...] = ()
     reference_median_months: float | None = None
+    nodesplit: bool = True             # [model] nodesplit = false skips node-splitting (UME still runs)
     arms_path: Path | None = None      # arm-level binary CSV (study, treatment, r, n), with contrasts_path: mixed
 
     @property
@@ -195,7 +196,8 @@ def load_config(path: str | Path) -> AnalysisConfig:
         raise ConfigError(f"{path}: [sampler] target_accept = {sampler_cfg.target_accept} must be in [0.5, 1). Fix: use "
                           "a probability such as 0.95 (the default)")
     model_only = {k: v for k, v in model.items() if k not in ("engine", "reference", "allow_unconverged", "mid", "league_order",
-                                                          "league_upper", "forest_comparators", "reference_median_months")}
+                                                          "league_upper", "forest_comparators", "reference_median_months",
+                                                          "nodesplit")}
     if model.get("league_upper", "network") not in ("network", "direct"):
         raise ConfigError(f"{path}: [model] league_upper = {model['league_upper']!r}. Fix: use \"network\" or \"direct\"")
     try:  # priors and effects are checked now, so their errors name this file before anything is loaded
@@ -213,6 +215,7 @@ def load_config(path: str | Path) -> AnalysisConfig:
                           league_upper=model.get("league_upper", "network"),
                           forest_comparators=tuple(model.get("forest_comparators", ())),
                           reference_median_months=model.get("reference_median_months"),
+                          nodesplit=model.get("nodesplit", True),
                           arms_path=arms_path)
     check_engine(cfg, engine)
     return cfg

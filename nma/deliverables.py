@@ -166,8 +166,6 @@ class Deliverables:
         """Report excerpts of the model checks: HR scale, the columns a committee reads."""
         if self.checks is None:
             return {"checks": False}
-        from .inconsistency import NO_LOOPS
-
         split = self.checks.nodesplit
         if split is not None:
             split = split[["treatment", "comparator", "estimate", "exp_median", "exp_lower", "exp_upper", "p_value",
@@ -176,7 +174,7 @@ class Deliverables:
         sens = self.checks.sensitivity
         if sens is not None:
             sens = sens.drop(columns=["comparator"])
-        return {"checks": True, "nodesplit": split, "no_loops": NO_LOOPS, "ume": self.checks.ume, "sensitivity": sens}
+        return {"checks": True, "nodesplit": split, "no_nodesplit": self.checks.no_nodesplit, "ume": self.checks.ume, "sensitivity": sens}
 
     def _report(self, path: Path, long, matrix, text: str, images: dict[str, Path]) -> None:
         data = self.cfg.raw.get("data", {})

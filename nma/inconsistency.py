@@ -51,8 +51,11 @@ def study_arms(network: Network) -> dict:
 
 def has_indirect(network: Network, a: str, b: str) -> bool:
     """Are a and b still connected once every study including both is removed (van Valkenhoef et al. 2016)?"""
-    arms = study_arms(network)
-    graph = nx.Graph([(u, v) for s, u, v in study_edges(network.contrasts) if not {a, b} <= arms[s]])
+    return _connected_without(study_edges(network.contrasts), study_arms(network), a, b)
+
+
+def _connected_without(edges: list, arms: dict, a: str, b: str) -> bool:
+    graph = nx.Graph([(u, v) for s, u, v in edges if not {a, b} <= arms[s]])
     return a in graph and b in graph and nx.has_path(graph, a, b)
 
 
@@ -60,10 +63,11 @@ def split_comparisons(network: Network) -> tuple[Split, ...]:
     """Every directly compared pair with independent indirect evidence, in treatment order."""
     order = {t: i for i, t in enumerate(network.treatments)}
     arms = study_arms(network)
-    pairs = sorted({tuple(sorted((a, b), key=order.get)) for _, a, b in study_edges(network.contrasts)},
+    edges = study_edges(network.contrasts)     # once: the pandas grouping dominates the graph work
+    pairs = sorted({tuple(sorted((a, b), key=order.get)) for _, a, b in edges},
                    key=lambda p: (order[p[0]], order[p[1]]))
     return tuple(Split(x, y, tuple(s for s in network.studies if {x, y} <= arms[s]))
-                 for x, y in pairs if has_indirect(network, x, y))
+                 for x, y in pairs if _connected_without(edges, arms, x, y))
 
 
 def _basic(network: Network, t: str, width: int) -> np.ndarray:

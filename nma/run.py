@@ -226,7 +226,7 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
         notes.append("Node-split, UME and tau-prior sensitivity use the exact engine, which does not apply to binomial "
                      "data; they were not run.")
     else:
-        checks = model_checks(network, spec, seed=sampler.seed, n_draws=n_draws)   # exact engine: node-split, UME, priors
+        checks = model_checks(network, spec, seed=sampler.seed, n_draws=n_draws, nodesplit=cfg.nodesplit)   # exact engine: node-split, UME, priors
         notes += checks.notes
 
     hashes = input_hashes(cfg)

@@ -10,11 +10,12 @@ from scipy import stats
 
 from helpers import parkinsons, tsd2_spec
 from nma.exact import fit_exact
-from nma.inconsistency import (NO_LOOPS, has_indirect, node_split, nodesplit_design, split_comparisons,
-                               ume_comparison, ume_design)
+from nma.inconsistency import (NO_LOOPS, bayesian_p_value, has_indirect, node_split, nodesplit_design,
+                               split_comparisons, ume_comparison, ume_design)
 from nma.network import Network
 from nma.priors import parse_tau_prior
 from nma.spec import ModelSpec
+from nma.synthetic import shifted_comparison, synthetic_network
 
 PROBS = (0.025, 0.5, 0.975)
 VAGUE = 1e4   # prior SD on every parameter: its pull on the posterior is of order (se / VAGUE)^2 ~ 1e-9
@@ -121,6 +122,98 @@ def test_shifted_loop_is_flagged():
     """A direct effect 1.0 log-HR off the indirect one (z = 2.8 in this loop) is flagged; an equal one gives p = 1."""
     assert row(node_split(triangle(Y_AB + Y_BC + 1.0), FE, PROBS), "C", "A", "inconsistency")["p_value"] < 0.01
     assert row(node_split(triangle(Y_AB + Y_BC), FE, PROBS), "C", "A", "inconsistency")["p_value"] == pytest.approx(1.0)
+
+
+# ---- seeded synthetic networks: power on a shifted loop, calibration on consistent ones --------------------------
+SHIFT = 1.5   # log-HR added to the direct effect of one comparison (a 4.5-fold HR)
+
+
+@pytest.mark.parametrize("seed", range(1, 9))
+def test_synthetic_shift_touches_only_the_shifted_two_arm_trials(seed):
+    base = synthetic_network(6, 16, tau=0.1, seed=seed, se_range=(0.1, 0.2))
+    shifted = synthetic_network(6, 16, tau=0.1, seed=seed, se_range=(0.1, 0.2), inconsistency=SHIFT)
+    x, y = shifted_comparison(shifted)
+    assert shifted_comparison(base) == (x, y)
+    arms = base.groupby("study")["treatment"].agg(frozenset)
+    assert not any(len(a) > 2 and {x, y} <= a for a in arms)          # its direct evidence is two-arm only
+    changed = ~np.isclose(base["y"], shifted["y"]) & base["y"].notna()
+    expected = base["study"].map(arms).eq(frozenset((x, y))) & base["y"].notna()
+    assert changed.equals(expected) and expected.any()
+    sign = np.where(base.loc[changed, "treatment"] == y, 1.0, -1.0)   # y vs x, or x vs y when y is the baseline
+    np.testing.assert_allclose(shifted.loc[changed, "y"] - base.loc[changed, "y"], SHIFT * sign, atol=1e-12)
+
+
+def test_synthetic_shift_needs_a_loop():
+    tree = synthetic_network(4, 3, seed=1)
+    assert shifted_comparison(tree) is None
+    with pytest.raises(ValueError, match="no loop"):
+        synthetic_network(4, 3, seed=1, inconsistency=1.0)
+
+
+@pytest.mark.parametrize("effects", ["fixed", "random"])
+@pytest.mark.parametrize("seed", range(1, 9))
+def test_shifted_comparison_is_flagged(seed, effects):
+    """The shifted comparison gets p < 0.05, fixed and random effects, on eight seeded networks.
+
+    Power is essentially 1 by construction: the shift enters only two-arm trials, so under fixed effect the
+    node-split estimate of the inconsistency factor is the GLS estimate, normal with mean SHIFT and an SD that
+    depends on the SEs and the design only (never on y). The precondition SHIFT / SD >= 5 gives power
+    Phi(5 - 1.96) > 0.998 per network. Heterogeneity is small (tau = 0.1 against SEs 0.1 to 0.2), so under
+    random effects the SD grows little and the shift still dominates.
+    """
+    table = synthetic_network(6, 16, tau=0.1, seed=seed, se_range=(0.1, 0.2), inconsistency=SHIFT)
+    x, y = shifted_comparison(table)
+    net = Network.from_contrasts(table)
+    fe = row(node_split(net, FE, PROBS), y, x, "inconsistency")
+    assert SHIFT / fe["sd"] >= 5
+    spec = FE if effects == "fixed" else ModelSpec(effects="random", d_prior_sd=VAGUE,
+                                                   tau_prior=parse_tau_prior("half-normal(0.5)"))
+    omega = row(node_split(net, spec, PROBS), y, x, "inconsistency")
+    assert omega["p_value"] < 0.05
+    assert omega["mean"] > 0          # in the direction of the shift
+
+
+def one_split_p_values(effects: str, n_networks: int) -> np.ndarray:
+    """Bayesian p of one randomly chosen split per seeded consistent network (networks without loops skipped)."""
+    spec = ModelSpec(effects=effects, d_prior_sd=100.0)     # random: the default half-normal(0.5) tau prior
+    out = []
+    for seed in range(n_networks):
+        rng = np.random.default_rng(10_000 + seed)           # size and choice of split, independent of the data
+        T = int(rng.integers(4, 7))
+        S = int(rng.integers(T + 2, 2 * T + 3))
+        net = Network.from_contrasts(synthetic_network(T, S, tau=0.0 if effects == "fixed" else 0.2, seed=seed,
+                                                       share_three_arm=0.3))
+        candidates = split_comparisons(net)
+        if not candidates:
+            continue
+        sp = candidates[int(rng.integers(len(candidates)))]
+        p = len(net.treatments) - 1
+        c = np.zeros(p + 1)                                   # d_dir - (d_treatment - d_comparator)
+        c[p] = 1.0
+        for t, sign in ((sp.treatment, -1.0), (sp.comparator, 1.0)):
+            if t != net.reference:
+                c[net.treatments.index(t) - 1] += sign
+        out.append(bayesian_p_value(fit_exact(net, spec, nodesplit_design(net, sp)), c))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("effects", ["fixed", "random"])
+def test_consistent_networks_are_flagged_at_most_at_the_nominal_rate(effects):
+    """On consistent networks (4-6 treatments, 30% three-arm trials), p < 0.05 no more often than 5%.
+
+    Splits within one network are correlated (in a single loop every split sees the same loop and has the same
+    p), so one split per network is counted, chosen at random: the flags are then independent Bernoulli
+    trials, and the bound is the one-sided 99% binomial limit 0.05 + 2.33 sqrt(0.05 x 0.95 / n). Fixed effect
+    on tau = 0 data is exactly calibrated (the model is the data's: the inconsistency factor's GLS estimate is
+    normal with exactly its posterior SD, so p is uniform); random effects on tau = 0.2 data, with tau
+    integrated out, is expected at or below nominal. A one-sided p-value, or direct and indirect evidence
+    sharing a trial, would show as about 10%, far above the bound.
+    """
+    p = one_split_p_values(effects, 250)
+    n = len(p)
+    assert n >= 240
+    rate = float((p < 0.05).mean())
+    assert rate <= 0.05 + 2.33 * np.sqrt(0.05 * 0.95 / n), (rate, n)
 
 
 # ---- multi-arm trials: the split contrast alone is freed --------------------------------------------------------
@@ -241,13 +334,13 @@ def test_ume_on_parkinsons_has_one_parameter_per_pair():
 
 
 # ---- nma run ---------------------------------------------------------------------------------------------
-def run_exact(tmp_path, contrasts_csv, reference, effects="random"):
+def run_exact(tmp_path, contrasts_csv, reference, effects="random", extra_model=""):
     from nma.run import run_config
 
     cfg = tmp_path / "a.toml"
     cfg.write_text(f'title = "t"\n[data]\ncontrasts = "{contrasts_csv}"\n[model]\neffects = "{effects}"\n'
                    f'reference = "{reference}"\nd_prior_sd = 100\ntau_prior = "uniform(0, 5)"\nengine = "exact"\n'
-                   '[sampler]\nseed = 7\n')
+                   f'{extra_model}[sampler]\nseed = 7\n')
     return run_config(cfg, out=tmp_path / "out")
 
 
@@ -280,3 +373,32 @@ def test_run_without_loops_says_so(tmp_path):
     assert (out / "ume.csv").is_file()
     assert NO_LOOPS in (out / "warnings.txt").read_text()
     assert NO_LOOPS in (out / "report.html").read_text()
+
+
+def test_run_with_nodesplit_switched_off(tmp_path):
+    """[model] nodesplit = false: no node-split table or figure, UME still written, and the run says why."""
+    from helpers import REF
+    from nma.checks import NODESPLIT_OFF
+
+    out = run_exact(tmp_path, REF / "tsd2_parkinsons.csv", "1", extra_model="nodesplit = false\n").outdir
+    assert not (out / "nodesplit.csv").exists()
+    assert not (out / "figures" / "nodesplit.png").exists()
+    assert (out / "ume.csv").is_file()
+    assert NODESPLIT_OFF in (out / "warnings.txt").read_text()
+    html = (out / "report.html").read_text()
+    assert f"Node-splitting was not run: {NODESPLIT_OFF}" in html and NO_LOOPS not in html
+
+
+def test_nodesplit_key_must_be_true_or_false(tmp_path):
+    from nma.config import load_config
+    from nma.errors import ConfigError
+
+    cfg = tmp_path / "a.toml"
+    base = 'title = "t"\n[data]\ncontrasts = "c.csv"\n[model]\n'
+    cfg.write_text(base)
+    assert load_config(cfg).nodesplit is True
+    cfg.write_text(base + "nodesplit = false\n")
+    assert load_config(cfg).nodesplit is False
+    cfg.write_text(base + 'nodesplit = "no"\n')
+    with pytest.raises(ConfigError, match="nodesplit must be true or false"):
+        load_config(cfg)
