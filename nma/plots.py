@@ -5,6 +5,7 @@ Each figure is saved as PNG and SVG; functions return the PNG path.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -27,7 +28,10 @@ def _save(fig, path: Path) -> Path:
 
 
 def network_plot(contrasts: pd.DataFrame, labels: dict[str, str], dual: dict[str, bool], path: Path) -> Path:
-    """Node size ~ patients randomised, edge width ~ number of trials, edges labelled with trial names."""
+    """Node size ~ patients randomised, edge width ~ number of trials, edges labelled with trial names.
+
+    Kamada-Kawai places linked treatments near each other (fewer crossings than a circle; deterministic),
+    and labels sit beside their node on a white box so a printed page stays readable."""
     g = nx.Graph()
     n = contrasts.groupby("treatment")["n"].sum(min_count=1) if "n" in contrasts else pd.Series(dtype=float)
     for t in contrasts["treatment"].unique():
@@ -40,21 +44,32 @@ def network_plot(contrasts: pd.DataFrame, labels: dict[str, str], dual: dict[str
                     g[a][b]["studies"].append(str(study))
                 else:
                     g.add_edge(a, b, studies=[str(study)])
-    pos = nx.circular_layout(g) if len(g) > 2 else {t: (i, 0) for i, t in enumerate(g)}
+    pos = nx.kamada_kawai_layout(g) if len(g) > 2 else {t: (float(i), 0.0) for i, t in enumerate(g)}
     sizes = np.array([float(n.get(t, np.nan)) if t in n else np.nan for t in g.nodes])
     sizes = np.where(np.isfinite(sizes), sizes, np.nanmedian(sizes) if np.isfinite(sizes).any() else 1.0)
-    sizes = 600 + 2400 * sizes / sizes.max()
-    fig, ax = plt.subplots(figsize=(7, 5))
+    sizes = 250 + 1500 * sizes / sizes.max()
+    big = len(g) > 5
+    fig, ax = plt.subplots(figsize=(11, 8) if big else (8, 5.5))
     widths = [1.5 * len(d["studies"]) + 0.5 for _, _, d in g.edges(data=True)]
-    nx.draw_networkx_edges(g, pos, ax=ax, width=widths, edge_color="#7f7f7f")
+    nx.draw_networkx_edges(g, pos, ax=ax, width=widths, edge_color="#9a9a9a")
     colours = ["#d95f02" if dual.get(t, False) else "#1b9e77" for t in g.nodes]
     nx.draw_networkx_nodes(g, pos, ax=ax, node_size=sizes, node_color=colours, alpha=0.9)
-    nx.draw_networkx_labels(g, pos, ax=ax, labels={t: labels.get(t, t) for t in g.nodes}, font_size=9)
-    nx.draw_networkx_edge_labels(g, pos, ax=ax, edge_labels={(a, b): "\n".join(d["studies"]) for a, b, d in g.edges(data=True)},
-                                 font_size=8)
-    ax.set_title("Treatment network (orange: dual HER2 blockade; node size ~ patients; edge width ~ trials)", fontsize=10)
+    box = {"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.85}
+    for t, size in zip(g.nodes, sizes):
+        # the label goes on the side away from the node's neighbours, where no edge or edge label runs
+        away = np.asarray(pos[t]) - np.mean([pos[u] for u in g.neighbors(t)], axis=0) if g.degree(t) else np.array([0.0, -1.0])
+        away = away / (np.linalg.norm(away) or 1.0)
+        r = 10 + 0.5 * np.sqrt(size)
+        ax.annotate(textwrap.fill(labels.get(t, t), 22), pos[t], xytext=(r * away[0], r * away[1]), textcoords="offset points",
+                    ha="left" if away[0] > 0.4 else "right" if away[0] < -0.4 else "center",
+                    va="bottom" if away[1] > 0.4 else "top" if away[1] < -0.4 else "center", fontsize=9, bbox=box)
+    nx.draw_networkx_edge_labels(g, pos, ax=ax, font_size=7.5, rotate=False, font_color="#333333",
+                                 edge_labels={(a, b): "\n".join(d["studies"]) for a, b, d in g.edges(data=True)},
+                                 bbox={**box, "alpha": 0.7})
+    ax.set_title("Treatment network\norange: dual HER2 blockade; node area ~ patients randomised; edge width ~ trials",
+                 fontsize=10)
     ax.axis("off")
-    ax.margins(0.25)
+    ax.margins(0.18, 0.2)
     return _save(fig, path)
 
 
