@@ -23,6 +23,7 @@ from .contrasts import PROVENANCE, Selected, Selection, chosen_trials
 from .errors import EvidenceError, NetworkDataError
 from .evidence import Evidence
 from .network import Network, comparisons_table, network_summary, ordered_treatments
+from .nodes import apply_grouping, check_grouping
 from .tables import ROW, Cell, parse_number, read_csv_strict
 
 ARM_COLUMNS = ("study", "treatment", "r", "n")
@@ -94,7 +95,9 @@ def select_arms(evidence: Evidence, selection: Selection) -> Selected:
                                f"'{selection.population}'; see the selection log: " + "; ".join(log))
     arms = pd.concat(frames, ignore_index=True)
     check_arms(arms, evidence.path)
-    return Selected(arms.drop(columns=[ROW]), tuple(log))
+    check_grouping(selection.nodes, set(evidence.treatments["id"]), evidence.path)
+    arms = apply_grouping(arms.drop(columns=[ROW]), selection.nodes, log)
+    return Selected(arms, tuple(log))
 
 
 @dataclass(frozen=True, eq=False)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from conftest import EVIDENCE, SOURCES, TREATMENTS, write_data
+from conftest import EVIDENCE, HEADER, SOURCES, TREATMENTS, write_data
 from nma.config import load_config
 from nma.contrasts import Selection, select
 from nma.errors import ConfigError, NetworkDataError
@@ -72,3 +72,21 @@ def test_config_nodes_must_be_lists(tmp_path):
 def test_config_grouping_reaches_the_selection(tmp_path):
     cfg = load_config(_config(tmp_path, 'nodes_rationale = "same class"\n[data.nodes]\nB = ["B", "C"]\n'))
     assert cfg.selection.nodes == NodeGrouping({"B": ("B", "C")}, "same class")
+
+
+BINARY = HEADER + """
+T1,primary,,neoadjuvant,pcr,ypT0/is,itt,B,experimental,100,,,,,,,,,,,30,s1,Table 2
+T1,primary,,neoadjuvant,pcr,ypT0/is,itt,A,control,100,,,,,,,,,,,20,s1,Table 2
+T2,primary,,neoadjuvant,pcr,ypT0/is,itt,C,experimental,80,,,,,,,,,,,0,s1,Table 3
+T2,primary,,neoadjuvant,pcr,ypT0/is,itt,A,control,80,,,,,,,,,,,10,s1,Table 3
+"""
+
+
+def test_arm_level_rows_are_pooled_too(tmp_path):
+    from nma.binomial import select_arms
+
+    ev = load(write_data(tmp_path / "d", BINARY, TREATMENTS, SOURCES))
+    sel = select_arms(ev, Selection(setting="neoadjuvant", outcome="pcr", nodes=NodeGrouping({"B": ("B", "C")}, "x")))
+    arms = sel.contrasts.set_index(["study", "regimen"])
+    assert set(sel.contrasts["treatment"]) == {"A", "B"}
+    assert arms.loc[("T2", "C"), "treatment"] == "B" and arms.loc[("T2", "C"), "r"] == 0   # counts untouched
