@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from .constants import OUTCOMES, SETTINGS, SOURCE_KINDS
-from .errors import EvidenceError
 from .evidence import EVIDENCE_COLUMNS, EVIDENCE_OPTIONAL, load_sources
 from .tables import ROW, Cell, closest, parse_choice, parse_number, read_csv_strict
 

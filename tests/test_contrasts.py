@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import pandas as pd
 import pytest
 
 from conftest import EVIDENCE, HEADER, SOURCES, TREATMENTS, set_cell, write_data
