@@ -24,7 +24,7 @@ all: $(VENV)/done check ## set up, validate the evidence, and run every analysis
 	@set -e; for a in $(ANALYSES); do echo "== $$a"; $(PY) -m nma run analyses/$$a.toml --out outputs/$$a; done
 
 test: $(VENV)/done ## every test, validation against closed-form and published results included (CI runs this)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 test-fast: $(VENV)/done ## tests that do not run MCMC
 	$(PY) -m pytest -m "not slow"

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 from nma.contrasts import load_contrasts
+from nma.fit import SamplerConfig, diagnostics, gate, sample
+from nma.model import build_model
 from nma.network import Network
 from nma.priors import parse_tau_prior
 from nma.spec import ModelSpec
@@ -23,3 +25,11 @@ def tsd2_published() -> dict:
 
 def tsd2_spec(effects: str) -> ModelSpec:
     return ModelSpec(effects=effects, d_prior_sd=100.0, tau_prior=parse_tau_prior("uniform(0, 5)"))
+
+
+def mcmc(net: Network, spec: ModelSpec, config: SamplerConfig = SamplerConfig(seed=11)):
+    idata = sample(build_model(net, spec), config)
+    names = ["d"] + (["tau"] if spec.effects == "random" else [])
+    table, divergences = diagnostics(idata, names)
+    assert gate(table, divergences) == [], table
+    return idata

@@ -12,63 +12,13 @@ import arviz as az
 import numpy as np
 import pytest
 
-from helpers import parkinsons, tsd2_published, tsd2_spec
+from helpers import mcmc, parkinsons, tsd2_published, tsd2_spec
 from nma.exact import fit_exact
-from nma.fit import SamplerConfig, diagnostics, gate, mcse_sd, sample
+from nma.fit import SamplerConfig, mcse_sd
 from nma.fitstats import model_fit
-from nma.model import build_model
 from nma.network import Network
-from nma.priors import parse_tau_prior
-from nma.spec import ModelSpec
-from nma.synthetic import synthetic_network
 
 pytestmark = pytest.mark.slow
-SAMPLER = SamplerConfig(seed=11)
-
-
-def mcmc(net: Network, spec: ModelSpec, config: SamplerConfig = SAMPLER):
-    idata = sample(build_model(net, spec), config)
-    names = ["d"] + (["tau"] if spec.effects == "random" else [])
-    table, divergences = diagnostics(idata, names)
-    assert gate(table, divergences) == [], table
-    return idata
-
-
-def compare(net: Network, spec: ModelSpec, idata) -> None:
-    post = fit_exact(net, spec)
-    exact_mean = (post.weight[:, None] * post.mean).sum(0)
-    exact_var = (post.weight[:, None] * (np.diagonal(post.cov, axis1=1, axis2=2) + post.mean**2)).sum(0) - exact_mean**2
-    d = idata.posterior["d"]
-    mcse = az.mcse(idata, var_names=["d"], method="mean")["d"].to_numpy()
-    got_mean = d.mean(("chain", "draw")).to_numpy()
-    assert np.all(np.abs(got_mean - exact_mean) < 4 * mcse), (got_mean, exact_mean, mcse)
-    np.testing.assert_allclose(d.std(("chain", "draw")).to_numpy(), np.sqrt(exact_var), rtol=0.05)
-    if spec.effects == "random":
-        tau = idata.posterior["tau"]
-        tau_mcse = float(az.mcse(idata, var_names=["tau"], method="mean")["tau"])
-        exact_tau = post.tau_summary((0.5,))["mean"]
-        assert abs(float(tau.mean()) - exact_tau) < 4 * tau_mcse
-
-
-CASES = {
-    "fixed, multi-arm (TSD2 Ex 7)": (lambda: parkinsons(), ModelSpec(effects="fixed", d_prior_sd=100.0)),
-    "random, multi-arm (TSD2 Ex 7)": (lambda: parkinsons(),
-                                      ModelSpec(effects="random", d_prior_sd=10.0, tau_prior=parse_tau_prior("half-normal(0.5)"))),
-    "random, two-arm only": (lambda: Network.from_contrasts(synthetic_network(5, 12, share_three_arm=0.0, tau=0.2, seed=5)),
-                             ModelSpec(effects="random", tau_prior=parse_tau_prior("half-normal(0.5)"))),
-    "random, 3-arm share, log-normal prior": (
-        lambda: Network.from_contrasts(synthetic_network(6, 14, share_three_arm=0.4, tau=0.15, seed=8)),
-        ModelSpec(effects="random", tau_prior=parse_tau_prior("turner2015_general"))),
-    "fixed, 3-arm share": (lambda: Network.from_contrasts(synthetic_network(6, 14, share_three_arm=0.4, tau=0.0, seed=9)),
-                           ModelSpec(effects="fixed")),
-}
-
-
-@pytest.mark.parametrize("case", list(CASES))
-def test_mcmc_agrees_with_exact(case):
-    make, spec = CASES[case]
-    net = make()
-    compare(net, spec, mcmc(net, spec))
 
 
 @functools.cache
