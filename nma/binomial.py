@@ -11,7 +11,7 @@ Arm table columns: ``study, treatment, r, n`` (plus provenance columns when buil
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -28,11 +28,67 @@ from .tables import ROW, Cell, parse_number, read_csv_strict
 
 ARM_COLUMNS = ("study", "treatment", "r", "n")
 #: What a binary outcome row needs to enter a network; a rate alone does not say how many patients it is out of.
-COUNTS = "responders and n per arm (a rate alone cannot enter a binomial network)"
+COUNTS = ("responders and n per arm (a rate alone enters only with [data] responders_from_rates = true, and only "
+          "when exactly one whole count of the arm's n gives it)")
 
 
 def has_counts(rows: pd.DataFrame) -> pd.Series:
     return rows["responders"].notna() & rows["n"].notna()
+
+
+def counts_matching(rate: float, decimals: int, n: int) -> np.ndarray:
+    """Every whole k in 0..n whose 100 k / n rounds to the printed rate (to its printed decimals).
+
+    One k: the rate is exactly k of n, and k is as good as typed. None: the rate's denominator is not n (an
+    evaluable or per-protocol population, say). Several: the rate is printed too coarsely for n (51% of 152
+    is 77 or 78). With one-decimal rates and n near 100, a wrong denominator still yields a single k for about
+    one arm in ten, so a trial whose every arm matches is good evidence the denominators are right."""
+    half = 0.5 * 10.0 ** -int(decimals)
+    k = np.arange(int(n) + 1)
+    return k[np.abs(100.0 * k / n - rate) <= half * (1 + 1e-9)]
+
+
+def with_derived_counts(evidence: Evidence, selection: Selection) -> tuple[Evidence, dict[int, str]]:
+    """Evidence whose rate-only rows of the selection's setting and outcome carry responders (and n) derived
+    by `counts_matching`, plus one message per such row (keyed by its spreadsheet row), derived or not.
+
+    n comes from the row itself, else from the randomised n of the same trial, analysis, population and arm
+    in any other row (any source); sources that disagree on it leave the row underived."""
+    rows = evidence.rows.copy()
+    rows["responders_derivation"] = ""
+    pool = rows[(rows["setting"] == selection.setting) & (rows["outcome"] == selection.outcome)
+                & rows["responders"].isna() & rows["rate_percent"].notna()]
+    key = ["trial", "analysis", "population", "arm"]
+    with_n = rows[rows["n"].notna()]
+    messages: dict[int, str] = {}
+    for i, r in pool.iterrows():
+        where = f"{r['rate_percent']:g}% ({r['source_id']}, {r['location']})"
+        if not np.isnan(r["n"]):
+            n, n_from = int(r["n"]), "the same row"
+        else:
+            same = with_n[(with_n[key] == r[key]).all(axis=1)]
+            values = sorted(set(same["n"].astype(int)))
+            if not values:
+                messages[r[ROW]] = f"{r['arm']}: rate {where} not turned into a count: no n for this arm and analysis"
+                continue
+            if len(values) > 1:
+                messages[r[ROW]] = (f"{r['arm']}: rate {where} not turned into a count: sources give n = "
+                                    f"{', '.join(map(str, values))}")
+                continue
+            first = same.iloc[0]
+            n, n_from = values[0], f"{first['source_id']}, {first['location']}"
+        ks = counts_matching(r["rate_percent"], r["rate_decimals"], n)
+        if len(ks) == 1:
+            text = f"{int(ks[0])}/{n} derived: the only count that gives {where} of n = {n} ({n_from})"
+            rows.loc[i, ["responders", "n", "responders_derivation"]] = [float(ks[0]), float(n), text]
+            messages[r[ROW]] = f"{r['arm']}: responders {text}"
+        elif len(ks) == 0:
+            messages[r[ROW]] = (f"{r['arm']}: rate {where} not turned into a count: no whole number of the arm's n = {n} "
+                                "gives it, so its denominator is another population")
+        else:
+            messages[r[ROW]] = (f"{r['arm']}: rate {where} not turned into a count: printed to "
+                                f"{int(r['rate_decimals'])} decimals it fits {int(ks[0])} to {int(ks[-1])} of n = {n}")
+    return replace(evidence, rows=rows), messages
 
 
 def load_arms(path: str | Path) -> pd.DataFrame:
@@ -74,6 +130,16 @@ def select_arms(evidence: Evidence, selection: Selection) -> Selected:
     """Arm counts (responders, n) of a binary outcome: one analysis, population and source per trial."""
     log: list[str] = []
     frames = []
+    derived: dict[int, str] = {}
+    if selection.responders_from_rates:
+        evidence, derived = with_derived_counts(evidence, selection)
+        tried = evidence.rows[evidence.rows[ROW].isin(derived)]
+        for (trial, definition), g in tried.groupby(["trial", "outcome_definition"], sort=True):
+            choice = selection.trials.get(trial)
+            wanted = choice.outcome_definition if choice is not None and choice.outcome_definition is not None \
+                else selection.outcome_definition
+            if wanted is None or wanted == definition:
+                log.extend(f"{trial}: {derived[row]}" for row in g[ROW])
     for trial, rows in chosen_trials(evidence, selection, log, usable=has_counts, what=COUNTS):
         counted = rows[has_counts(rows)]
         left = sorted(set(rows["arm"]) - set(counted["arm"]))
@@ -89,6 +155,7 @@ def select_arms(evidence: Evidence, selection: Selection) -> Selected:
             continue
         frames.append(pd.DataFrame({"study": trial, "treatment": counted["arm"], "r": counted["responders"],
                                     "n": counted["n"], **{c: counted[c] for c in PROVENANCE if c != "trial"},
+                                    "responders_derivation": counted.get("responders_derivation", ""),
                                     "trial": trial, ROW: counted[ROW]}))
     if not frames:
         raise NetworkDataError(f"no trial in {selection.setting}/{selection.outcome} reports {COUNTS} for population "

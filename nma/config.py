@@ -19,7 +19,7 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "": {"title": str, "description": str, "data": dict, "model": dict, "sampler": dict},
     "data": {"evidence": str, "contrasts": str, "arms": str, "setting": str, "outcome": str, "population": str,
              "outcome_definition": str, "exclude_trials": list, "include_trials": list, "reference_variance_fraction": (int, float),
-             "trials": dict, "nodes": dict, "nodes_rationale": str},
+             "trials": dict, "nodes": dict, "nodes_rationale": str, "responders_from_rates": bool},
     "data.trials.*": {"analysis": str, "population": str, "source": str, "outcome_definition": str},
     "model": {"effects": str, "reference": str, "d_prior_sd": (int, float), "tau_prior": str,
               "lower_is_better": bool, "engine": str, "allow_unconverged": bool, "mid": (int, float),
@@ -178,7 +178,11 @@ def load_config(path: str | Path) -> AnalysisConfig:
                               outcome_definition=data.get("outcome_definition"),
                               trials={t: TrialChoice(**c) for t, c in data.get("trials", {}).items()},
                               exclude_trials=tuple(exclude), include_trials=tuple(include),
-                              reference_variance_fraction=float(fraction), nodes=nodes)
+                              reference_variance_fraction=float(fraction), nodes=nodes,
+                              responders_from_rates=data.get("responders_from_rates", False))
+        if selection.responders_from_rates and selection.outcome not in BINARY:
+            raise ConfigError(f"{path}: [data] responders_from_rates applies to binary outcomes ({', '.join(BINARY)}), "
+                              f"not '{selection.outcome}'. Fix: remove the line")
     engine = model.get("engine", "mcmc")
     if engine not in ENGINES:
         raise ConfigError(f"{path}: [model] engine = {engine!r}; {closest(str(engine), ENGINES)}. Fix: use one of: "

@@ -62,6 +62,7 @@ class Selection:
     include_trials: tuple[str, ...] = ()      # when given, only these trials
     reference_variance_fraction: float = DEFAULT_REFERENCE_VARIANCE_FRACTION
     nodes: NodeGrouping = field(default_factory=NodeGrouping)   # how regimens are pooled into nodes, and why
+    responders_from_rates: bool = False       # binary outcomes: derive r from a printed rate and n (binomial.py)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,8 @@ def _choose(trial: str, trows: pd.DataFrame, sel: Selection, log: list[str], sou
         warnings.warn(msg, EvidenceWarning, stacklevel=3)
         log.append(msg)
         return None
-    definition = choice.outcome_definition or sel.outcome_definition
+    # a trial's own definition wins, "" included (rows whose source names no definition)
+    definition = choice.outcome_definition if choice.outcome_definition is not None else sel.outcome_definition
     if definition is not None:
         rows = rows[rows["outcome_definition"] == definition]
         if rows.empty:

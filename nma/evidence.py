@@ -151,6 +151,7 @@ def load_evidence(path: str | Path, treatments: pd.DataFrame, sources: pd.DataFr
         out["median_months"] = parse_number(rec["median_months"], cell("median_months"), positive=True)
         out["rate_percent"] = parse_number(rec["rate_percent"], cell("rate_percent"), nonnegative=True)
         out["rate_time_months"] = parse_number(rec["rate_time_months"], cell("rate_time_months"), positive=True)
+        out["rate_decimals"] = decimals(rec["rate_percent"]) if rec["rate_percent"] else np.nan  # precision as printed
         for count in ("events", "responders"):
             if not math.isnan(out[count]) and not math.isnan(out["n"]) and out[count] > out["n"]:
                 raise cell(count).error(f"{count} ({rec[count]}) exceed n ({rec['n']})", fix="check both numbers against the source")
@@ -167,7 +168,7 @@ def load_evidence(path: str | Path, treatments: pd.DataFrame, sources: pd.DataFr
         seen[key] = row
         parsed.append(out)
     rows = pd.DataFrame(parsed)
-    for col in NUMERIC_COLUMNS:
+    for col in (*NUMERIC_COLUMNS, "rate_decimals"):
         rows[col] = rows[col].astype(float)
     _check_groups(rows, name)
     return rows

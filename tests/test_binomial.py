@@ -13,10 +13,10 @@ from scipy import special, stats
 
 from conftest import HEADER, SOURCES, TREATMENTS, write_data
 from helpers import REF
-from nma.binomial import ArmNetwork, binomial_deviance, load_arms, model_fit, select_arms
+from nma.binomial import ArmNetwork, binomial_deviance, counts_matching, load_arms, model_fit, select_arms
 from nma.binomial_model import build_binomial_model
 from nma.config import load_config
-from nma.contrasts import Selection
+from nma.contrasts import Selection, TrialChoice
 from nma.errors import ConfigError, EvidenceError, ModelWarning, NetworkDataError
 from nma.evidence import load
 from nma.priors import parse_tau_prior
@@ -221,7 +221,62 @@ def test_select_arms_takes_counts_and_logs_rates(tmp_path):
     sel = select_arms(ev, Selection(setting="neoadjuvant", outcome="pcr", outcome_definition="ypT0/is"))
     arms = sel.contrasts
     assert list(arms[["treatment", "r", "n"]].itertuples(index=False, name=None)) == [("B", 45, 100), ("A", 29, 102)]
-    assert any("T2: no responders and n per arm (a rate alone cannot enter" in line for line in sel.log)
+    assert any("T2: no responders and n per arm (a rate alone enters only with [data] responders_from_rates" in line
+               for line in sel.log)
+
+
+@pytest.mark.parametrize("rate, decimals, n, expected", [
+    (21.5, 1, 107, [23]),          # 23/107 = 21.495%: the only count
+    (29.0, 0, 107, [31]),          # printed '29': 31/107 = 28.97%; 30/107 = 28.04%, 32/107 = 29.91% do not round to 29
+    (51.0, 0, 152, [77, 78]),      # too coarse for 152 patients
+    (27.6, 1, 149, []),            # 41/149 = 27.52%, 42/149 = 28.19%: the denominator is not 149
+    (0.0, 1, 60, [0]),
+    (100.0, 0, 12, [12]),
+])
+def test_counts_matching_is_every_k_that_rounds_to_the_printed_rate(rate, decimals, n, expected):
+    assert list(counts_matching(rate, decimals, n)) == expected
+    for k in range(n + 1):   # brute force, independent of the vectorised tolerance
+        assert (k in expected) == (round(100 * k / n, decimals) == rate or abs(100 * k / n - rate) == 0.5 * 10 ** -decimals)
+
+
+RATES = HEADER + """
+T1,primary,,neoadjuvant,pcr,ypT0/is,itt,B,experimental,100,,,,,,,,,,,,s1,abstract
+T1,primary,,neoadjuvant,pcr,ypT0/is,itt,A,control,102,,,,,,,,,,,,s1,abstract
+T1,primary,,neoadjuvant,pcr,ypT0/is,itt,B,experimental,,,,,,,,,,45.0,,,s2,Table 3
+T1,primary,,neoadjuvant,pcr,ypT0/is,itt,A,control,,,,,,,,,,28.4,,,s2,Table 3
+T2,primary,,neoadjuvant,pcr,ypT0/is,itt,C,experimental,90,,,,,,,,,40,,,s1,Table 1
+T2,primary,,neoadjuvant,pcr,ypT0/is,itt,A,control,80,,,,,,,,,33.3,,,s1,Table 1
+T3,primary,,neoadjuvant,pcr,ypT0/is,itt,C,experimental,150,,,,,,,,,40,,,s1,Table 1
+T3,primary,,neoadjuvant,pcr,ypT0/is,itt,A,control,150,,,,,,,,,30.1,,,s1,Table 1
+"""
+
+
+def test_responders_from_rates_derives_only_exact_counts(tmp_path):
+    ev = load(write_data(tmp_path / "data", evidence=RATES, treatments=TREATMENTS,
+                         sources=SOURCES + "s2,Review table,2020,https://example.org/s2,,secondary_summary\n"))
+    sel = Selection(setting="neoadjuvant", outcome="pcr", outcome_definition="ypT0/is", responders_from_rates=True,
+                    trials={"T1": TrialChoice(source="s2")})
+    got = select_arms(ev, sel)
+    arms = got.contrasts.set_index(["study", "treatment"])
+    # T1: rates of one source, n of another (same trial, analysis, population, arm): 45/100 and 29/102 = 28.43%
+    assert arms.loc[("T1", "B"), ["r", "n"]].tolist() == [45, 100] and arms.loc[("T1", "A"), ["r", "n"]].tolist() == [29, 102]
+    assert "n = 102 (s1, abstract)" in arms.loc[("T1", "A"), "responders_derivation"]
+    # T2: 36/90 = 40% and 80 x 33.3% = 26.64: no whole count of 80 gives 33.3% -> arm left out, trial dropped
+    assert ("T2", "C") not in arms.index
+    assert any("T2: A: rate 33.3%" in line and "no whole number" in line for line in got.log)
+    # T3: 40% of 150 is 60 exactly (one count); 30.1% of 150 is 45.15 -> 45/150 = 30.0%: none
+    assert any("T3: A: rate 30.1%" in line for line in got.log)
+    # off by default: the same evidence without the switch has no counts at all
+    with pytest.raises(NetworkDataError, match="responders_from_rates"):
+        select_arms(ev, Selection(setting="neoadjuvant", outcome="pcr", outcome_definition="ypT0/is",
+                                  trials={"T1": TrialChoice(source="s2")}, include_trials=("T1",)))
+
+
+def test_responders_from_rates_is_for_binary_outcomes(tmp_path):
+    cfg = tmp_path / "a.toml"
+    cfg.write_text('title = "x"\n[data]\nsetting = "adjuvant"\noutcome = "idfs"\nresponders_from_rates = true\n')
+    with pytest.raises(ConfigError, match="responders_from_rates applies to binary outcomes"):
+        load_config(cfg)
 
 
 def binary_config(tmp_path, extra: str = "") -> str:
