@@ -15,7 +15,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from .binomial import ArmNetwork
-from .constants import ARM, CONTRAST, STUDY, TREATMENT
+from .constants import ARM, CONTRAST, PARAMETER, STUDY, TREATMENT
 from .model import contrast_coords, contrast_likelihood, tau_variable
 from .spec import ModelSpec
 
@@ -23,19 +23,32 @@ from .spec import ModelSpec
 BASELINE_PRIOR_SD = 100.0
 
 
-def build_binomial_model(net: ArmNetwork, spec: ModelSpec) -> pm.Model:
-    """`d[treatment]` (log-OR vs the reference), `mu[study]`, `delta[contrast]`, and `r[arm]` observed."""
+def build_binomial_model(net: ArmNetwork, spec: ModelSpec, design: np.ndarray | None = None,
+                         parameters: list[str] | None = None) -> pm.Model:
+    """`d[treatment]` (log-OR vs the reference), `mu[study]`, `delta[contrast]`, and `r[arm]` observed.
+
+    With `design` (contrasts x parameters, the node-split or UME designs of nma/inconsistency.py applied to
+    `binomial_checks.skeleton`), the contrast means are design @ beta, `beta[parameter]` named by `parameters`,
+    in place of d (arm-level networks only)."""
     coords = {TREATMENT: list(net.treatments[1:]), STUDY: list(net.arm_studies), ARM: net.arm_labels,
               CONTRAST: net.delta_labels}
     if net.contrast is not None:
+        if design is not None:
+            raise ValueError("a design applies to arm-level networks only")
         coords.update(contrast_coords(net.contrast))
+    if design is not None:
+        coords = {**coords, PARAMETER: list(parameters)}
     base_t = net.baseline_of_arm[~net.is_baseline]
     arm_t = net.treatment_of_arm[~net.is_baseline]
     with pm.Model(coords=coords) as model:
         tau = tau_variable(spec.tau_prior) if spec.effects == "random" else None
-        d = pm.Normal("d", mu=0.0, sigma=spec.d_prior_sd, dims=TREATMENT)
-        d_all = pt.concatenate([pt.zeros(1), d])
-        theta = d_all[arm_t] - d_all[base_t]
+        if design is None:
+            d = pm.Normal("d", mu=0.0, sigma=spec.d_prior_sd, dims=TREATMENT)
+            d_all = pt.concatenate([pt.zeros(1), d])
+            theta = d_all[arm_t] - d_all[base_t]
+        else:
+            beta = pm.Normal("beta", mu=0.0, sigma=spec.d_prior_sd, dims=PARAMETER)
+            theta = pt.dot(pt.as_tensor_variable(np.asarray(design, float)), beta)
         if tau is not None:
             z = pm.Normal("z", 0.0, 1.0, dims=CONTRAST)
             theta = theta + tau * pt.dot(pt.as_tensor_variable(net.delta_cholesky), z)

@@ -25,10 +25,11 @@ NODESPLIT_OFF = "switched off in the config ([model] nodesplit = false)"
 @dataclass(frozen=True, eq=False)
 class ModelChecks:
     nodesplit: pd.DataFrame | None     # None: the network has no loop of independent evidence (see NO_LOOPS)
-    ume: pd.DataFrame
+    ume: pd.DataFrame | None           # None only when a binomial UME fit failed its convergence gate (see notes)
     sensitivity: pd.DataFrame | None   # None for fixed-effect analyses
     notes: tuple[str, ...]
     nodesplit_run: bool = True         # False: switched off by [model] nodesplit = false
+    measure: str = "HR"                # labels of the figures and of the sensitivity columns
 
     @property
     def no_nodesplit(self) -> str:
@@ -39,7 +40,7 @@ class ModelChecks:
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
-        out = {"ume.csv": self.ume}
+        out = {"ume.csv": self.ume} if self.ume is not None else {}
         if self.nodesplit is not None:
             out["nodesplit.csv"] = self.nodesplit
         if self.sensitivity is not None:
@@ -49,11 +50,13 @@ class ModelChecks:
     def figures(self, folder: Path, labels: dict[str, str] | None = None) -> dict[str, Path]:
         images = {}
         if self.nodesplit is not None:
-            images["node-splitting"] = plots.nodesplit_forest(self.nodesplit, folder / "nodesplit", labels=labels)
-        images["dev-dev (consistency vs UME)"] = plots.devdev_plot(self.ume, folder / "devdev")
+            images["node-splitting"] = plots.nodesplit_forest(self.nodesplit, folder / "nodesplit", self.measure,
+                                                              labels=labels)
+        if self.ume is not None:
+            images["dev-dev (consistency vs UME)"] = plots.devdev_plot(self.ume, folder / "devdev")
         if self.sensitivity is not None:
             images["heterogeneity prior sensitivity"] = plots.sensitivity_forest(self.sensitivity, folder / "sensitivity",
-                                                                                 labels=labels)
+                                                                                 self.measure, labels=labels)
         return images
 
 
@@ -85,4 +88,4 @@ def model_checks(network: Network, spec: ModelSpec, seed: int, n_draws: int, nod
         if reason is not None and tau_not_identified(network) is None:   # the structural case is warned by run.py
             notes.append(f"ModelWarning: tau is not identified by the data: {reason}; see sensitivity.csv for the "
                          "results under other tau priors and under fixed effect.")
-    return ModelChecks(split, ume, sens, tuple(notes), nodesplit)
+    return ModelChecks(split, ume, sens, tuple(notes), nodesplit, spec.measure)

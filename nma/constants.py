@@ -3,6 +3,7 @@
 #: xarray / PyMC dimension names: domain terms, never generated ones.
 TREATMENT, COMPARATOR, STUDY, CONTRAST, RANK = "treatment", "comparator", "study", "contrast", "rank"
 ARM = "arm"
+PARAMETER = "parameter"   # node-split and UME parameters (a basic effect, d_dir, or a compared pair)
 
 #: 0.95 because HTA submissions report 95% equal-tailed CrIs; ArviZ 0.x defaults to a 94% HDI.
 CI_PROB = 0.95

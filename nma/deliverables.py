@@ -169,17 +169,21 @@ class Deliverables:
         split = self.checks.nodesplit
         if split is not None:
             split = split[["treatment", "comparator", "estimate", "exp_median", "exp_lower", "exp_upper", "p_value",
-                           "direct_studies"]].rename(columns={"exp_median": "HR / ratio median", "exp_lower": "lower",
+                           "direct_studies"]].rename(columns={"exp_median": f"{self.spec.measure} / ratio median", "exp_lower": "lower",
                                                               "exp_upper": "upper"})
         sens = self.checks.sensitivity
         if sens is not None:
             sens = sens.drop(columns=["comparator"])
-        return {"checks": True, "nodesplit": split, "no_nodesplit": self.checks.no_nodesplit, "ume": self.checks.ume, "sensitivity": sens}
+        engine = ("with the exact engine" if self.spec.measure == "HR" or not self.cfg.binary else
+                  "by MCMC (NUTS, the analysis's sampler settings and seed; the exact engine does not apply to binomial "
+                  "data), each refit passing the same convergence gate")
+        return {"checks": True, "nodesplit": split, "no_nodesplit": self.checks.no_nodesplit, "ume": self.checks.ume,
+                "sensitivity": sens, "checks_engine": engine}
 
     def _report(self, path: Path, long, matrix, text: str, images: dict[str, Path]) -> None:
         data = self.cfg.raw.get("data", {})
         cols = [c for c in ("study", "treatment", "r", "y", "se", "n", "analysis", "data_cut", "population",
-                            "outcome_definition", "source_id", "location") if c in self.network.contrasts]
+                            "outcome_definition", "source_id", "location", "responders_derivation") if c in self.network.contrasts]
         ev = self.network.contrasts[cols].copy()
         if "y" in ev:
             ev.insert(3, f"{self.spec.measure} vs study reference", np.exp(ev["y"]))

@@ -220,7 +220,8 @@ def devdev_plot(ume: pd.DataFrame, path: Path) -> Path:
 def sensitivity_forest(table: pd.DataFrame, path: Path, measure: str = "HR", labels: dict[str, str] | None = None) -> Path:
     """HR of each treatment versus the reference under every tau prior and fixed effect, grouped by treatment."""
     labels = labels or {}
-    rows = table[table["hr_median"].notna()]
+    m = measure.lower()   # sensitivity.csv names its columns after the measure: hr_median, or_median
+    rows = table[table[f"{m}_median"].notna()]
     priors = list(dict.fromkeys(rows["prior"]))
     treatments = list(dict.fromkeys(rows["treatment"]))
     colours = plt.get_cmap("tab10")
@@ -232,7 +233,8 @@ def sensitivity_forest(table: pd.DataFrame, path: Path, measure: str = "HR", lab
         ticks.append(base + (k - 1) / 2)
         for j, p in enumerate(priors):
             r = rows[(rows["treatment"] == t) & (rows["prior"] == p)].iloc[0]
-            ax.errorbar(r["hr_median"], base + k - 1 - j, xerr=[[r["hr_median"] - r["hr_lower"]], [r["hr_upper"] - r["hr_median"]]],
+            ax.errorbar(r[f"{m}_median"], base + k - 1 - j, xerr=[[r[f"{m}_median"] - r[f"{m}_lower"]],
+                                                                   [r[f"{m}_upper"] - r[f"{m}_median"]]],
                         fmt="s" if r["analysis"] else "o", color=colours(j % 10), capsize=2, ms=4,
                         label=(p + (" (analysis)" if r["analysis"] else "")) if i == 0 else None)
     _log_hr_axis(ax, WIDE_TICKS)

@@ -222,9 +222,11 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
     from .checks import model_checks
 
     checks = None
-    if cfg.binary:
-        notes.append("Node-split, UME and tau-prior sensitivity use the exact engine, which does not apply to binomial "
-                     "data; they were not run.")
+    if cfg.binary:   # no exact engine for binomial data: the checks refit by MCMC (nma/binomial_checks.py)
+        from .binomial_checks import binomial_model_checks
+
+        checks = binomial_model_checks(network, spec, sampler, all_draws, tau_draws, fit_csv, nodesplit=cfg.nodesplit)
+        notes += checks.notes
     else:
         checks = model_checks(network, spec, seed=sampler.seed, n_draws=n_draws, nodesplit=cfg.nodesplit)   # exact engine: node-split, UME, priors
         notes += checks.notes

@@ -52,6 +52,34 @@ def tau_not_identified(network: Network, prior: TauPrior | None = None, post: Ex
     return None
 
 
+def prior_labels(spec: ModelSpec, priors: tuple[str, ...] = DEFAULT_TAU_PRIORS) -> list[str]:
+    """The analysis's own prior first when it is not among `priors`, then `priors`, then fixed effect."""
+    own = spec.tau_prior.text if spec.effects == "random" else FIXED_EFFECT
+    return ([own] if own not in (*priors, FIXED_EFFECT) else []) + list(priors) + [FIXED_EFFECT]
+
+
+def spec_for(spec: ModelSpec, label: str) -> ModelSpec:
+    return replace(spec, effects="fixed") if label == FIXED_EFFECT else replace(spec, effects="random",
+                                                                                tau_prior=parse_tau_prior(label))
+
+
+def prior_rows(label: str, spec: ModelSpec, treatments: tuple[str, ...], effect: pd.DataFrame, rk: pd.DataFrame,
+               tau: dict | None) -> list[dict]:
+    """Rows of sensitivity.csv for one prior: `effect` (log scale median/lower/upper vs the reference, indexed by
+    treatment), `rk` (ranks indexed by treatment), `tau` (median, lower, upper, sd ratio; None under fixed effect).
+    Columns are named after the measure: hr_median for hazard ratios, or_median for odds ratios."""
+    own = spec.tau_prior.text if spec.effects == "random" else FIXED_EFFECT
+    m = spec.measure.lower()
+    tau = tau or {"tau_median": np.nan, "tau_lower": np.nan, "tau_upper": np.nan, "tau_sd_ratio": np.nan}
+    out = []
+    for t in treatments:
+        ratio = np.exp(effect.loc[t, ["median", "lower", "upper"]].to_numpy(float)) if t != treatments[0] else np.full(3, np.nan)
+        out.append({"prior": label, "analysis": label == own, TREATMENT: t, COMPARATOR: treatments[0], f"{m}_median": ratio[0],
+                    f"{m}_lower": ratio[1], f"{m}_upper": ratio[2], "p_best": rk.loc[t, "p_best"], "sucra": rk.loc[t, "sucra"],
+                    **tau})
+    return out
+
+
 def heterogeneity_sensitivity(network: Network, spec: ModelSpec, seed: int, n_draws: int,
                               probs: tuple[float, float, float], priors: tuple[str, ...] = DEFAULT_TAU_PRIORS) -> pd.DataFrame:
     """One row per prior x treatment: tau (median, CrI, SD ratio), HR versus the reference, P(best), SUCRA.
@@ -59,26 +87,19 @@ def heterogeneity_sensitivity(network: Network, spec: ModelSpec, seed: int, n_dr
     The analysis's own prior comes first when it is not in `priors` (column `analysis` marks it); fixed effect last.
     Ranks use exact draws with the analysis seed, as the exact engine's ranks.csv does.
     """
-    own = spec.tau_prior.text if spec.effects == "random" else FIXED_EFFECT
-    labels = ([own] if own not in (*priors, FIXED_EFFECT) else []) + list(priors) + [FIXED_EFFECT]
     ref = network.reference
     frames = []
-    for label in labels:
-        fixed = label == FIXED_EFFECT
-        s = replace(spec, effects="fixed") if fixed else replace(spec, effects="random", tau_prior=parse_tau_prior(label))
+    for label in prior_labels(spec, priors):
+        s = spec_for(spec, label)
         post = fit_exact(network, s)
         rel = exact_relative_effects(post, probs)
         rel = rel[rel[COMPARATOR] == ref].set_index(TREATMENT)
         d, _ = post.sample(n_draws, np.random.default_rng(seed))
         rk = ranks(np.column_stack([np.zeros(len(d)), d]), network.treatments, spec.lower_is_better).set_index(TREATMENT)
-        tau = {"tau_median": np.nan, "tau_lower": np.nan, "tau_upper": np.nan, "tau_sd_ratio": np.nan}
-        if not fixed:
+        tau = None
+        if label != FIXED_EFFECT:
             q = post.tau_summary(probs)
             tau = {"tau_median": q[probs[1]], "tau_lower": q[probs[0]], "tau_upper": q[probs[2]],
                    "tau_sd_ratio": tau_sd_ratio(post, s.tau_prior)}
-        for t in network.treatments:
-            hr = np.exp(rel.loc[t, ["median", "lower", "upper"]].to_numpy(float)) if t != ref else np.full(3, np.nan)
-            frames.append({"prior": label, "analysis": label == own, TREATMENT: t, COMPARATOR: ref, "hr_median": hr[0],
-                           "hr_lower": hr[1], "hr_upper": hr[2], "p_best": rk.loc[t, "p_best"], "sucra": rk.loc[t, "sucra"],
-                           **tau})
+        frames += prior_rows(label, spec, network.treatments, rel, rk, tau)
     return pd.DataFrame(frames)

@@ -152,3 +152,11 @@ def test_nma_run_on_mixed_evidence_with_zero_cells(tmp_path):
     run = json.loads((out / "run.json").read_text())
     assert run["spec"]["measure"] == "OR" and run["engine"] == "mcmc"
     assert not any("RuntimeWarning" in w for w in run["warnings"]), run["warnings"]
+    # the model checks ran by MCMC: sensitivity refits labelled OR; node-split and UME say why they did not run
+    sens = pd.read_csv(out / "sensitivity.csv")
+    assert {"or_median", "or_lower", "or_upper"} <= set(sens.columns)
+    reported = set(sens["prior"])
+    failed = {w.split("'")[1] for w in run["warnings"] if w.startswith("Sensitivity: the fit under")}
+    assert reported | failed == {"half-normal(0.5)", "half-normal(0.1)", "half-normal(1)", "uniform(0, 2)",
+                                 "turner2015_general", "fixed effect"}, (reported, failed)
+    assert any("node-splitting and UME are built for arm-level" in w for w in run["warnings"])

@@ -1,0 +1,115 @@
+"""Model checks of binomial networks (MCMC refits) against independent answers.
+
+* Structure: the skeleton's designs address the binomial model's delta rows one to one, and the comparisons it
+  splits are those of the contrast network of the same studies (van Valkenhoef's rule).
+* Large samples, fixed effect: node-splitting agrees with the exact engine's node-split of the empirical log-ORs
+  (delta-method SEs), where the normal approximation is accurate, within 4 Monte Carlo standard errors.
+* UME and consistency: with vague priors and fixed effects, pD equals the number of free parameters (TSD2), so
+  the UME total leverage is studies + compared pairs, the consistency one studies + treatments - 1.
+* Sensitivity: the fixed-effect row equals the exact fixed-effect answer on the empirical log-ORs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import REF
+from nma.binomial import ArmNetwork, load_arms
+from nma.binomial_checks import binomial_node_split, binomial_sensitivity, binomial_ume, refit, skeleton
+from nma.binomial_model import fit_summaries
+from nma.exact import exact_relative_effects, fit_exact
+from nma.fit import SamplerConfig
+from nma.inconsistency import node_split, ume_design
+from nma.network import Network
+from nma.priors import parse_tau_prior
+from nma.spec import ModelSpec
+from test_binomial_validation import empirical_contrasts, large_sample_arms
+
+PROBS = (0.025, 0.5, 0.975)
+FIXED = ModelSpec(effects="fixed", d_prior_sd=10.0, measure="OR", lower_is_better=False)
+SAMPLER = SamplerConfig(seed=5, draws=500, tune=500)
+#: The gate guarantees bulk ESS >= 400, so a posterior mean is within 4 MCSE <= 4 sd / sqrt(400) of its target.
+MCSE_FACTOR = 4 / np.sqrt(400)
+
+
+def test_skeleton_design_is_the_binomial_models_delta_mapping():
+    net = ArmNetwork.from_data(load_arms(REF / "tsd4_smoking.csv"), reference="no_contact")
+    sk = skeleton(net)
+    base_t, arm_t = net.baseline_of_arm[~net.is_baseline], net.treatment_of_arm[~net.is_baseline]
+    expected = np.zeros((len(arm_t), len(net.treatments)))
+    expected[np.arange(len(arm_t)), arm_t] += 1
+    expected[np.arange(len(arm_t)), base_t] -= 1
+    np.testing.assert_array_equal(sk.design, expected[:, 1:])
+    assert sk.contrast_labels == tuple(net.delta_labels)
+
+
+@pytest.fixture(scope="module")
+def large():
+    arms = large_sample_arms()
+    net = ArmNetwork.from_data(arms, reference="a")
+    idata, problems = refit(net, FIXED, SAMPLER)
+    assert problems == []
+    d = idata.posterior["d"].stack(s=("chain", "draw")).transpose("s", ...).to_numpy()
+    return net, Network.from_contrasts(empirical_contrasts(arms), reference="a"), idata, d
+
+
+@pytest.mark.slow
+def test_large_sample_node_split_matches_the_exact_engine(large):
+    net, contrasts, _, d = large
+    got, notes = binomial_node_split(net, FIXED, SAMPLER, d, PROBS)
+    assert notes == []
+    want = node_split(contrasts, FIXED, PROBS)
+    key = ["treatment", "comparator", "estimate"]
+    merged = got.merge(want, on=key, suffixes=("", "_exact"))
+    assert len(merged) == len(want) == 12
+    tol = MCSE_FACTOR * merged["sd_exact"]
+    assert (np.abs(merged["mean"] - merged["mean_exact"]) < tol).all(), merged[key + ["mean", "mean_exact"]]
+    np.testing.assert_allclose(merged["sd"], merged["sd_exact"], rtol=0.1)
+    # p from 2,000 draws: binomial MC error, at most sqrt(0.25 / 400) * 2 sides * 4 = 0.1 with ESS >= 400
+    assert (np.abs(merged["p_value"] - merged["p_value_exact"]) < 0.1).all()
+
+
+@pytest.mark.slow
+def test_ume_and_consistency_leverage_count_the_parameters(large):
+    net, _, idata, d = large
+    _, fit_table, totals = fit_summaries(net, idata, np.column_stack([np.zeros(len(d)), d]), None)
+    fit_csv = pd.concat([fit_table, pd.DataFrame([{"study": "TOTAL"}])], ignore_index=True)
+    ume, notes = binomial_ume(net, FIXED, SAMPLER, fit_csv)
+    assert notes == []
+    total = ume.set_index("study").loc["TOTAL"]
+    studies, pairs = len(net.arm_studies), len(ume_design(skeleton(net))[1])
+    assert total["leverage_consistency"] == pytest.approx(studies + len(net.treatments) - 1, abs=0.5)
+    assert total["leverage_ume"] == pytest.approx(studies + pairs, abs=0.5)
+    assert total["leverage_consistency"] == pytest.approx(totals["pD"])
+
+
+@pytest.mark.slow
+def test_sensitivity_fixed_effect_row_matches_the_exact_engine(large):
+    net, contrasts, _, d = large
+    spec = ModelSpec(effects="random", d_prior_sd=10.0, tau_prior=parse_tau_prior("half-normal(0.5)"), measure="OR",
+                     lower_is_better=False)
+    sampler = SamplerConfig(seed=5, draws=1000, tune=1000, target_accept=0.99)   # tau near 0: NUTS needs small steps
+    idata, problems = refit(net, spec, sampler)
+    assert problems == []
+    post = idata.posterior
+    dd = post["d"].stack(s=("chain", "draw")).transpose("s", ...).to_numpy()
+    table, notes = binomial_sensitivity(net, spec, sampler, PROBS, (np.column_stack([np.zeros(len(dd)), dd]),
+                                                                     post["tau"].stack(s=("chain", "draw")).to_numpy()),
+                                        priors=())   # own prior (its draws) and the fixed-effect refit
+    # (refits under other tau priors run end to end in test_binomial_validation.py::test_nma_run_on_mixed_evidence...)
+    assert {"or_median", "or_lower", "or_upper"} <= set(table.columns) and "hr_median" not in table.columns
+    assert table.groupby("prior").size().eq(len(net.treatments)).all()
+    assert notes == []
+    assert table["prior"].unique().tolist() == ["half-normal(0.5)", "fixed effect"]
+    assert table.loc[table["analysis"], "prior"].unique().tolist() == ["half-normal(0.5)"]
+    fe = table[table["prior"] == "fixed effect"].set_index("treatment")
+    exact = exact_relative_effects(fit_exact(contrasts, FIXED), PROBS)
+    exact = exact[exact["comparator"] == "a"].set_index("treatment")
+    for t in ("b", "c"):
+        sd = exact.loc[t, "sd"]
+        assert np.log(fe.loc[t, "or_median"]) == pytest.approx(exact.loc[t, "median"], abs=MCSE_FACTOR * sd * 1.5)
+    assert fe["tau_median"].isna().all()
+    re = table[table["prior"] != "fixed effect"]
+    assert np.isfinite(re["tau_sd_ratio"]).all()
