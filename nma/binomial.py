@@ -62,7 +62,7 @@ def with_derived_counts(evidence: Evidence, selection: Selection) -> tuple[Evide
     with_n = rows[rows["n"].notna()]
     messages: dict[int, str] = {}
     for i, r in pool.iterrows():
-        where = f"{r['rate_percent']:g}% ({r['source_id']}, {r['location']})"
+        where = f"{r['rate_percent']:.{int(r['rate_decimals'])}f}% ({r['source_id']}, {r['location']})"   # as printed
         if not np.isnan(r["n"]):
             n, n_from = int(r["n"]), "the same row"
         else:
@@ -133,14 +133,10 @@ def select_arms(evidence: Evidence, selection: Selection) -> Selected:
     derived: dict[int, str] = {}
     if selection.responders_from_rates:
         evidence, derived = with_derived_counts(evidence, selection)
-        tried = evidence.rows[evidence.rows[ROW].isin(derived)]
-        for (trial, definition), g in tried.groupby(["trial", "outcome_definition"], sort=True):
-            choice = selection.trials.get(trial)
-            wanted = choice.outcome_definition if choice is not None and choice.outcome_definition is not None \
-                else selection.outcome_definition
-            if wanted is None or wanted == definition:
-                log.extend(f"{trial}: {derived[row]}" for row in g[ROW])
-    for trial, rows in chosen_trials(evidence, selection, log, usable=has_counts, what=COUNTS):
+    chosen = chosen_trials(evidence, selection, log, usable=has_counts, what=COUNTS)
+    if derived:   # why each considered trial's rates did, or did not, become counts
+        log.extend(_derivation_log(evidence, selection, derived, dict(chosen)))
+    for trial, rows in chosen:
         counted = rows[has_counts(rows)]
         left = sorted(set(rows["arm"]) - set(counted["arm"]))
         if left:
@@ -153,8 +149,8 @@ def select_arms(evidence: Evidence, selection: Selection) -> Selected:
         if len(counted) < 2:
             log.append(f"{trial}: fewer than two arms with responders/n; not included")
             continue
-        frames.append(pd.DataFrame({"study": trial, "treatment": counted["arm"], "r": counted["responders"],
-                                    "n": counted["n"], **{c: counted[c] for c in PROVENANCE if c != "trial"},
+        frames.append(pd.DataFrame({"study": trial, "treatment": counted["arm"], "r": counted["responders"].astype(int),
+                                    "n": counted["n"].astype(int), **{c: counted[c] for c in PROVENANCE if c != "trial"},
                                     "responders_derivation": counted.get("responders_derivation", ""),
                                     "trial": trial, ROW: counted[ROW]}))
     if not frames:
@@ -165,6 +161,27 @@ def select_arms(evidence: Evidence, selection: Selection) -> Selected:
     check_grouping(selection.nodes, set(evidence.treatments["id"]), evidence.path)
     arms = apply_grouping(arms.drop(columns=[ROW]), selection.nodes, log)
     return Selected(arms, tuple(log))
+
+
+def _derivation_log(evidence: Evidence, selection: Selection, derived: dict[int, str],
+                    chosen: dict[str, pd.DataFrame]) -> list[str]:
+    """A chosen trial's derivations from its chosen rows; a trial left out for want of counts, those of every row
+    with its population and definition (what would have to change for it to enter)."""
+    out = []
+    tried = evidence.rows[evidence.rows[ROW].isin(derived)]
+    for trial, g in tried.groupby("trial", sort=True):
+        if trial in chosen:
+            rows = g[g[ROW].isin(chosen[trial][ROW])]
+        elif trial in selection.exclude_trials or (selection.include_trials and trial not in selection.include_trials):
+            continue
+        else:
+            choice = selection.trials.get(trial)
+            population = choice.population if choice is not None and choice.population else selection.population
+            definition = (choice.outcome_definition if choice is not None and choice.outcome_definition is not None
+                          else selection.outcome_definition)
+            rows = g[(g["population"] == population) & ((definition is None) | (g["outcome_definition"] == definition))]
+        out += [f"{trial}: {derived[row]}" for row in rows[ROW]]
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -375,14 +392,14 @@ def load_arm_network(cfg) -> tuple[ArmNetwork, tuple[str, ...], pd.DataFrame, pd
     from .contrasts import load_contrasts
     from .evidence import load
 
-    no_sources = pd.DataFrame(columns=["source_id", "citation", "url", "doi"])
-    no_meta = pd.DataFrame(columns=["id", "label", "dual_blockade"])
+    from .assemble import NO_SOURCES, NO_TREATMENTS
+
     if cfg.arms_path is not None:
         contrasts = load_contrasts(cfg.contrasts_path) if cfg.contrasts_path is not None else None
         log = (f"arm-level counts read from {cfg.arms_path}",) + (
             (f"contrast-level log-ORs read from {cfg.contrasts_path}",) if contrasts is not None else ())
         net = ArmNetwork.from_data(load_arms(cfg.arms_path), contrasts, reference=cfg.reference, source=str(cfg.arms_path))
-        return net, log, no_sources, no_meta
+        return net, log, NO_SOURCES, NO_TREATMENTS
     evidence = load(cfg.evidence_dir)
     selected = select_arms(evidence, cfg.selection)
     net = ArmNetwork.from_data(selected.contrasts, reference=cfg.reference, source=evidence.path)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .contrasts import load_contrasts, select
+from .contrasts import load_contrasts
 from .evidence import Evidence, load
 from .network import connected_components, study_edges
 
@@ -69,19 +69,20 @@ def config_paths(path: Path) -> list[Path]:
 def describe_analysis(config: Path) -> str:
     """The network an analysis config builds (after its selection and node pooling), with its loops: the
     comparisons that have direct and independent indirect evidence, which node-splitting can test."""
+    from .assemble import analysis_network
     from .config import load_config
     from .inconsistency import split_comparisons
-    from .network import Network
 
     cfg = load_config(config)
-    if getattr(cfg, "binary", False):
-        return f"{config} ({cfg.title}): arm-level binary outcome; its network is printed by `nma run`"
-    if cfg.contrasts_path is not None:
-        contrasts = load_contrasts(cfg.contrasts_path)
+    network = analysis_network(cfg).network
+    if cfg.binary:   # loops among the arm-level studies (binomial_checks.py splits those)
+        from .binomial_checks import skeleton
+
+        if network.contrast is not None:
+            return f"{config} ({cfg.title})\n" + "\n".join("  " + line for line in network.summary().splitlines())
+        splits = split_comparisons(skeleton(network))
     else:
-        contrasts = select(load(cfg.evidence_dir), cfg.selection).contrasts
-    network = Network.from_contrasts(contrasts, reference=cfg.reference, source=str(config))
-    splits = split_comparisons(network)
+        splits = split_comparisons(network)
     loops = ("  loops: none (no comparison has both direct and independent indirect evidence)" if not splits else
              f"  loops: {len(splits)} comparison(s) with direct and independent indirect evidence: " +
              "; ".join(f"{s.treatment} vs {s.comparator} (direct: {', '.join(map(str, s.studies))})" for s in splits))

@@ -23,9 +23,8 @@ import pandas as pd
 from . import __version__
 from .config import AnalysisConfig, check_engine, load_config
 from .constants import CI_PROB, STUDY, TREATMENT
-from .contrasts import load_contrasts, select
+from .assemble import analysis_network
 from .errors import ConvergenceError, ModelWarning, NMAError
-from .evidence import load
 from .exact import exact_relative_effects, fit_exact
 from .network import Network
 from .spec import ModelSpec
@@ -104,25 +103,9 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
     notes: list[str] = []
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        if cfg.binary:  # arm-level binary data: binomial model, odds ratios (nma/binomial.py)
-            from .binomial import load_arm_network
-
-            network, log, sources, treatments_meta = load_arm_network(cfg)
-        elif cfg.contrasts_path is not None:
-            contrasts = load_contrasts(cfg.contrasts_path)
-            log: tuple[str, ...] = (f"contrasts read from {cfg.contrasts_path}",)
-            source = str(cfg.contrasts_path)
-            sources = pd.DataFrame(columns=["source_id", "citation", "url", "doi"])
-            treatments_meta = pd.DataFrame(columns=["id", "label", "dual_blockade"])
-        else:
-            evidence = load(cfg.evidence_dir)
-            selected = select(evidence, cfg.selection)
-            contrasts, log = selected.contrasts, selected.log
-            source = evidence.path
-            sources = evidence.sources[evidence.sources["source_id"].isin(set(contrasts["source_id"]))]
-            treatments_meta = evidence.treatments
-        if not cfg.binary:
-            network = Network.from_contrasts(contrasts, reference=cfg.reference, source=source)
+        assembled = analysis_network(cfg)
+        network, log, sources, treatments_meta = (assembled.network, assembled.log, assembled.sources,
+                                                  assembled.treatments)
         spec = ModelSpec.from_config(cfg.model, binary=cfg.binary)
         if spec.effects == "random" and not tau_identified(network):
             warnings.warn("tau is not identified by the data: no comparison has more than one trial, so its posterior is "
