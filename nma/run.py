@@ -214,6 +214,7 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
         checks = model_checks(network, spec, seed=sampler.seed, n_draws=n_draws, nodesplit=cfg.nodesplit)   # exact engine: node-split, UME, priors
         notes += checks.notes
 
+    timings["checks"] = time.perf_counter() - t1 - timings["fit"] - timings["summaries"]
     hashes = input_hashes(cfg)
     run_info = {
         "nma_version": __version__,
