@@ -2,12 +2,15 @@
 
 The exact engine integrates a normal likelihood; the binomial one has no closed form, so each check refits the
 binomial model with NUTS (the analysis's sampler settings and seed) and applies the analysis's convergence gate.
-A refit that fails the gate is left out of its table and a note says so: it is never reported as a result.
+A refit that fails the gate is retried once (smaller steps, longer tuning), then left out of its table with a note:
+it is never reported as a result.
 Which comparisons to split, and the node-split and UME designs, are those of nma/inconsistency.py, applied to
 `skeleton`: the arm-level studies written as contrasts with the same treatments and study baselines.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -40,12 +43,23 @@ def skeleton(net: ArmNetwork) -> Network:
     return sk
 
 
+#: A check refit that fails the gate is tried once more with smaller steps and longer tuning (what a user would do
+#: by hand: large studies make the non-centred random effects hard for NUTS), still with the analysis seed.
+RETRY_TARGET_ACCEPT = 0.995
+
+
 def refit(net: ArmNetwork, spec: ModelSpec, sampler: SamplerConfig, design=None, parameters=None):
-    """One binomial fit and its gate: (idata, problems); problems empty when it passed."""
-    idata = sample(build_binomial_model(net, spec, design, parameters), sampler)
+    """One binomial fit and its gate: (idata, problems); problems empty when it passed (first try or retry)."""
+    model = build_binomial_model(net, spec, design, parameters)
     names = ["beta" if design is not None else "d"] + (["tau"] if spec.effects == "random" else [])
-    table, divergences = diagnostics(idata, names)
-    return idata, gate(table, divergences)
+    retry = replace(sampler, target_accept=max(sampler.target_accept, RETRY_TARGET_ACCEPT), tune=2 * sampler.tune)
+    for config in (sampler, retry):
+        idata = sample(model, config)
+        table, divergences = diagnostics(idata, names)
+        problems = gate(table, divergences)
+        if not problems:
+            break
+    return idata, problems
 
 
 def _flat(idata, name: str, dim: str) -> np.ndarray:
@@ -75,8 +89,8 @@ def binomial_node_split(net: ArmNetwork, spec: ModelSpec, sampler: SamplerConfig
     for sp in splits:
         idata, problems = refit(net, spec, sampler, nodesplit_design(sk, sp), [*net.treatments[1:], "d_dir"])
         if problems:
-            notes.append(f"Node-split of {sp.treatment} vs {sp.comparator} not reported: its fit failed the convergence "
-                         f"gate ({'; '.join(problems)})")
+            notes.append(f"Node-split of {sp.treatment} vs {sp.comparator} not reported: its fit failed the convergence gate "
+                         f"twice ({'; '.join(problems)})")
             continue
         beta = _flat(idata, "beta", PARAMETER)
         basic = lambda draws, t: draws[:, col[t]] if t in col else np.zeros(len(draws))  # noqa: E731
@@ -100,7 +114,7 @@ def binomial_ume(net: ArmNetwork, spec: ModelSpec, sampler: SamplerConfig, consi
     X, pairs = ume_design(skeleton(net))
     idata, problems = refit(net, spec, sampler, X, [f"{t} vs {c}" for c, t in pairs])
     if problems:
-        return None, [f"UME not reported: its fit failed the convergence gate ({'; '.join(problems)})"]
+        return None, [f"UME not reported: its fit failed the convergence gate twice ({'; '.join(problems)})"]
     mu, delta = arm_draws(idata)
     ume, ume_totals = model_fit(net, mu, delta, None, _tau(idata) if spec.effects == "random" else None)
     cons = consistency_fit[consistency_fit[STUDY] != "TOTAL"].set_index(STUDY).loc[list(net.arm_studies)]
@@ -138,7 +152,7 @@ def binomial_sensitivity(net: ArmNetwork, spec: ModelSpec, sampler: SamplerConfi
         else:
             idata, problems = refit(net, s, sampler)
             if problems:
-                notes.append(f"Sensitivity: the fit under '{label}' failed the convergence gate and is not reported "
+                notes.append(f"Sensitivity: the fit under '{label}' failed the convergence gate twice and is not reported "
                              f"({'; '.join(problems)})")
                 continue
             d = _flat(idata, "d", TREATMENT)
