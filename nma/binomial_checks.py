@@ -2,7 +2,7 @@
 
 The exact engine integrates a normal likelihood; the binomial one has no closed form, so each check refits the
 binomial model with NUTS (the analysis's sampler settings and seed) and applies the analysis's convergence gate.
-A refit that fails the gate is retried once (smaller steps, longer tuning), then left out of its table with a note:
+A refit that fails the gate is retried once (smaller steps, twice the tuning and draws), then left out of its table with a note:
 it is never reported as a result.
 Which comparisons to split, and the node-split and UME designs, are those of nma/inconsistency.py, applied to
 `skeleton`: the arm-level studies written as contrasts with the same treatments and study baselines.
@@ -43,7 +43,7 @@ def skeleton(net: ArmNetwork) -> Network:
     return sk
 
 
-#: A check refit that fails the gate is tried once more with smaller steps and longer tuning (what a user would do
+#: A check refit that fails the gate is tried once more with smaller steps, twice the tuning and draws (what a user would do
 #: by hand: large studies make the non-centred random effects hard for NUTS), still with the analysis seed.
 RETRY_TARGET_ACCEPT = 0.995
 
@@ -52,7 +52,8 @@ def refit(net: ArmNetwork, spec: ModelSpec, sampler: SamplerConfig, design=None,
     """One binomial fit and its gate: (idata, problems); problems empty when it passed (first try or retry)."""
     model = build_binomial_model(net, spec, design, parameters)
     names = ["beta" if design is not None else "d"] + (["tau"] if spec.effects == "random" else [])
-    retry = replace(sampler, target_accept=max(sampler.target_accept, RETRY_TARGET_ACCEPT), tune=2 * sampler.tune)
+    retry = replace(sampler, target_accept=max(sampler.target_accept, RETRY_TARGET_ACCEPT), tune=2 * sampler.tune,
+                    draws=2 * sampler.draws)
     for config in (sampler, retry):
         idata = sample(model, config)
         table, divergences = diagnostics(idata, names)

@@ -110,3 +110,43 @@ def test_sensitivity_fixed_effect_row_matches_the_exact_engine(large):
         sd = exact.loc[t, "sd"]
         assert np.log(fe.loc[t, "or_median"]) == pytest.approx(exact.loc[t, "median"], abs=MCSE_FACTOR * sd * 1.5)
     assert fe["tau_median"].isna().all()
+
+
+@pytest.mark.slow
+def test_smoking_node_split_and_ume_reproduce_multinma():
+    """TSD4's smoking network, random effects: every node-split (direct, indirect, inconsistency, p) and the UME fit
+    against multinma's published vignette output. Both sides are MCMC: a mean may differ by 4 combined MCSEs,
+    sd * sqrt(1 / ESS_multinma + 1 / 400) (400: the least bulk ESS our gate lets through), plus 0.005 of rounding."""
+    import json
+
+    pub = json.loads((REF / "multinma_smoking_nodesplit.json").read_text())
+    net = ArmNetwork.from_data(load_arms(REF / "tsd4_smoking.csv"), reference="no_contact")
+    spec = ModelSpec(effects="random", d_prior_sd=100.0, tau_prior=parse_tau_prior("half-normal(5)"), measure="OR",
+                     lower_is_better=False)
+    sampler = SamplerConfig(seed=2024, draws=1000, tune=600)
+    idata, problems = refit(net, spec, sampler)
+    assert problems == []
+    d = idata.posterior["d"].stack(s=("chain", "draw")).transpose("s", ...).to_numpy()
+    got, notes = binomial_node_split(net, spec, sampler, d, PROBS)
+    assert notes == []
+    table = got.set_index(["treatment", "comparator", "estimate"])
+    assert len(got) == 4 * len(pub["splits"])
+    for sp in pub["splits"]:
+        key = (sp["treatment"], sp["comparator"])
+        for name, ours in (("d_dir", "direct"), ("d_ind", "indirect"), ("omega", "inconsistency")):
+            mean, sd, ess = sp[name]
+            row = table.loc[(*key, ours)]
+            tol = 4 * sd * np.sqrt(1 / ess + 1 / 400) + 0.005
+            assert row["mean"] == pytest.approx(mean, abs=tol), (key, name, row["mean"], mean, tol)
+            assert row["sd"] == pytest.approx(sd, rel=0.15), (key, name, row["sd"], sd)
+        assert table.loc[(*key, "inconsistency"), "p_value"] == pytest.approx(sp["p_value"], abs=0.1), key
+    mu_fit = fit_summaries(net, idata, np.column_stack([np.zeros(len(d)), d]),
+                           idata.posterior["tau"].stack(s=("chain", "draw")).to_numpy())
+    fit_csv = pd.concat([mu_fit[1], pd.DataFrame([{"study": "TOTAL"}])], ignore_index=True)
+    ume, notes = binomial_ume(net, spec, sampler, fit_csv)
+    assert notes == []
+    total = ume.set_index("study").loc["TOTAL"]
+    tol = pub["ume"]["tolerance"]
+    assert total["resdev_ume"] == pytest.approx(pub["ume"]["resdev"], abs=tol)
+    assert total["leverage_ume"] == pytest.approx(pub["ume"]["pD"], abs=tol)
+    assert total["dic_ume"] == pytest.approx(pub["ume"]["DIC"], abs=tol)
