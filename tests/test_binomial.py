@@ -248,6 +248,11 @@ T2,primary,,neoadjuvant,pcr,ypT0/is,itt,C,experimental,90,,,,,,,,,40,,,s1,Table 
 T2,primary,,neoadjuvant,pcr,ypT0/is,itt,A,control,80,,,,,,,,,33.3,,,s1,Table 1
 T3,primary,,neoadjuvant,pcr,ypT0/is,itt,C,experimental,150,,,,,,,,,40,,,s1,Table 1
 T3,primary,,neoadjuvant,pcr,ypT0/is,itt,A,control,150,,,,,,,,,30.1,,,s1,Table 1
+T4,primary,,neoadjuvant,pcr,ypT0/is,itt,C,experimental,,,,,,,,,,40.0,,,s2,Table 3
+T4,primary,,neoadjuvant,pcr,ypT0/is,itt,A,control,,,,,,,,,,30.0,,,s2,Table 3
+T4,primary,,neoadjuvant,pcr,ypT0/is,itt,C,experimental,50,,,,,,,,,,,,s1,abstract
+T4,primary,,neoadjuvant,pcr,ypT0/is,itt,A,control,50,,,,,,,,,,,,s1,abstract
+T4,primary,,neoadjuvant,pcr,ypT0/is ypN0,itt,C,experimental,60,,,,,,,,,,,,s1,Table 2
 """
 
 
@@ -255,7 +260,7 @@ def test_responders_from_rates_derives_only_exact_counts(tmp_path):
     ev = load(write_data(tmp_path / "data", evidence=RATES, treatments=TREATMENTS,
                          sources=SOURCES + "s2,Review table,2020,https://example.org/s2,,secondary_summary\n"))
     sel = Selection(setting="neoadjuvant", outcome="pcr", outcome_definition="ypT0/is", responders_from_rates=True,
-                    trials={"T1": TrialChoice(source="s2")})
+                    trials={"T1": TrialChoice(source="s2"), "T4": TrialChoice(source="s2")})
     got = select_arms(ev, sel)
     arms = got.contrasts.set_index(["study", "treatment"])
     # T1: rates of one source, n of another (same trial, analysis, population, arm): 45/100 and 29/102 = 28.43%
@@ -266,6 +271,9 @@ def test_responders_from_rates_derives_only_exact_counts(tmp_path):
     assert any("T2: A: rate 33.3%" in line and "no whole number" in line for line in got.log)
     # T3: 40% of 150 is 60 exactly (one count); 30.1% of 150 is 45.15 -> 45/150 = 30.0%: none
     assert any("T3: A: rate 30.1%" in line for line in got.log)
+    # T4: two sources disagree on arm C's n (50 and 60): not derived, and the log names both
+    assert any("T4: C: rate 40.0%" in line and "sources give n = 50, 60" in line for line in got.log)
+    assert ("T4", "A") not in arms.index
     # off by default: the same evidence without the switch has no counts at all
     with pytest.raises(NetworkDataError, match="responders_from_rates"):
         select_arms(ev, Selection(setting="neoadjuvant", outcome="pcr", outcome_definition="ypT0/is",
