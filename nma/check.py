@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .constants import BINARY
 from .contrasts import load_contrasts
 from .evidence import Evidence, load
 from .network import connected_components, study_edges
@@ -34,6 +35,30 @@ def evidence_networks(evidence: Evidence) -> list[dict]:
                     "treatments": treatments, "comparisons": [f"{a} vs {b}" for a, b in edges],
                     "components": connected_components(edges, treatments),
                     "analyses": sorted({f"{t}:{a}" for t, a in zip(g["trial"], g["analysis"])})})
+    return out + binary_networks(evidence)
+
+
+def binary_networks(evidence: Evidence) -> list[dict]:
+    """Binary outcomes (arm-level): trials whose arms carry responders and n form the network; trials with rates
+    only are listed beside it (they enter only through [data] responders_from_rates, when a count reproduces them)."""
+    rows = evidence.rows
+    binary = rows[rows["outcome"].isin(BINARY)]
+    out = []
+    for (setting, outcome, population), g in binary.groupby(["setting", "outcome", "population"], sort=True):
+        counted = g[g["responders"].notna() & g["n"].notna()]
+        edges, treatments, trials = [], set(), []
+        for trial, t in counted.groupby("trial", sort=True):
+            arms = sorted(set(t["arm"]))
+            if len(arms) > 1:
+                trials.append(trial)
+                treatments |= set(arms)
+                edges += [(a, b) for i, a in enumerate(arms) for b in arms[i + 1:]]
+        rates_only = sorted(set(g.loc[g["rate_percent"].notna(), "trial"]) - set(trials))
+        out.append({"setting": setting, "outcome": outcome, "population": population, "trials": trials,
+                    "treatments": sorted(treatments), "comparisons": [f"{a} vs {b}" for a, b in sorted(set(edges))],
+                    "components": connected_components(sorted(set(edges)), sorted(treatments)),
+                    "analyses": sorted({f"{t}:{a}" for t, a in zip(g["trial"], g["analysis"])}),
+                    "rates_only": rates_only})
     return out
 
 
@@ -47,7 +72,8 @@ def describe_contrasts(df: pd.DataFrame) -> dict:
 
 def format_network(entry: dict, title: str) -> str:
     comps = entry["components"]
-    status = "connected" if len(comps) == 1 else f"DISCONNECTED ({len(comps)} components: " + \
+    status = "none (no trial reports responders and n for two or more arms)" if not comps else \
+        "connected" if len(comps) == 1 else f"DISCONNECTED ({len(comps)} components: " + \
         "; ".join("{" + ", ".join(map(str, c)) + "}" for c in comps) + ")"
     lines = [title,
              f"  trials ({len(entry['trials'])}): {', '.join(map(str, entry['trials']))}",
@@ -56,6 +82,8 @@ def format_network(entry: dict, title: str) -> str:
              f"  network: {status}"]
     if len(entry["trials"]) == 1:
         lines.append("  note: a single trial; heterogeneity (tau) cannot be estimated and nothing is indirect")
+    if entry.get("rates_only"):
+        lines.append(f"  rates without counts (enter only with [data] responders_from_rates): {', '.join(entry['rates_only'])}")
     return "\n".join(lines)
 
 

@@ -22,6 +22,17 @@ def test_check_valid_data(tmp_path):
     assert "network: connected" in res.stdout
 
 
+def test_check_lists_binary_networks_and_rate_only_trials(tmp_path):
+    from test_binomial import PCR, SOURCES, TREATMENTS
+
+    write_data(tmp_path / "data", evidence=PCR, treatments=TREATMENTS, sources=SOURCES)
+    res = run_check(tmp_path, "data")
+    assert res.returncode == 0, res.stderr
+    block = res.stdout.split("neoadjuvant / pcr / population itt")[1].split("\n\n")[0]
+    assert "trials (1): T1" in block and "comparisons: A vs B" in block and "network: connected" in block
+    assert "rates without counts (enter only with [data] responders_from_rates): T2" in block
+
+
 @pytest.mark.parametrize(
     "mutate, fragment",
     [
