@@ -30,10 +30,10 @@ class Assembled:
 
 
 def analysis_network(cfg: AnalysisConfig) -> Assembled:
-    if cfg.binary:   # arm-level binary data: binomial model, odds ratios (nma/binomial.py)
-        from .binomial import load_arm_network
-
-        return Assembled(*load_arm_network(cfg))
+    """Contrast files, or data/ rows chosen by [data]; binary outcomes become an ArmNetwork (binomial model, ORs),
+    from `[data] arms` (with `contrasts` beside it: mixed evidence) or from data/ rows with responders and n."""
+    if cfg.binary:
+        return _arm_network(cfg)
     if cfg.contrasts_path is not None:
         network = Network.from_contrasts(load_contrasts(cfg.contrasts_path), reference=cfg.reference,
                                          source=str(cfg.contrasts_path))
@@ -41,5 +41,24 @@ def analysis_network(cfg: AnalysisConfig) -> Assembled:
     evidence = load(cfg.evidence_dir)
     selected = select(evidence, cfg.selection)
     network = Network.from_contrasts(selected.contrasts, reference=cfg.reference, source=evidence.path)
-    sources = evidence.sources[evidence.sources["source_id"].isin(set(selected.contrasts["source_id"]))]
-    return Assembled(network, selected.log, sources, evidence.treatments)
+    return Assembled(network, selected.log, _cited(evidence, selected.contrasts), evidence.treatments)
+
+
+def _arm_network(cfg: AnalysisConfig) -> Assembled:
+    from .binomial import ArmNetwork, load_arms, select_arms
+
+    if cfg.arms_path is not None:
+        contrasts = load_contrasts(cfg.contrasts_path) if cfg.contrasts_path is not None else None
+        log = (f"arm-level counts read from {cfg.arms_path}",) + (
+            (f"contrast-level log-ORs read from {cfg.contrasts_path}",) if contrasts is not None else ())
+        net = ArmNetwork.from_data(load_arms(cfg.arms_path), contrasts, reference=cfg.reference, source=str(cfg.arms_path))
+        return Assembled(net, log, NO_SOURCES, NO_TREATMENTS)
+    evidence = load(cfg.evidence_dir)
+    selected = select_arms(evidence, cfg.selection)
+    net = ArmNetwork.from_data(selected.contrasts, reference=cfg.reference, source=evidence.path)
+    return Assembled(net, selected.log, _cited(evidence, selected.contrasts), evidence.treatments)
+
+
+def _cited(evidence, rows: pd.DataFrame) -> pd.DataFrame:
+    """The sources.csv rows of the sources a network's rows cite."""
+    return evidence.sources[evidence.sources["source_id"].isin(set(rows["source_id"]))]

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from .contrasts import PROVENANCE, Selected, Selection, chosen_trials
+from .contrasts import PROVENANCE, Selected, Selection, chosen_trials, trial_population_and_definition
 from .errors import EvidenceError, NetworkDataError
 from .evidence import Evidence
 from .network import Network, comparisons_table, network_summary, ordered_treatments
@@ -175,10 +175,7 @@ def _derivation_log(evidence: Evidence, selection: Selection, derived: dict[int,
         elif trial in selection.exclude_trials or (selection.include_trials and trial not in selection.include_trials):
             continue
         else:
-            choice = selection.trials.get(trial)
-            population = choice.population if choice is not None and choice.population else selection.population
-            definition = (choice.outcome_definition if choice is not None and choice.outcome_definition is not None
-                          else selection.outcome_definition)
+            population, definition = trial_population_and_definition(trial, selection)
             rows = g[(g["population"] == population) & ((definition is None) | (g["outcome_definition"] == definition))]
         out += [f"{trial}: {derived[row]}" for row in rows[ROW]]
     return out
@@ -384,24 +381,3 @@ def model_fit(net: ArmNetwork, mu: np.ndarray, delta: np.ndarray, all_draws: np.
     totals = {"resdev": float(table["resdev"].sum()), "n_datapoints": int(table["n_datapoints"].sum()),
               "pD": float(table["leverage"].sum()), "DIC": float(table["dic"].sum())}
     return table, totals
-
-
-def load_arm_network(cfg) -> tuple[ArmNetwork, tuple[str, ...], pd.DataFrame, pd.DataFrame]:
-    """The network of a binary-outcome config, its selection log, the sources it cites and treatment metadata:
-    from `[data] arms` (with `contrasts` beside it: mixed evidence), or from data/ rows with responders and n."""
-    from .contrasts import load_contrasts
-    from .evidence import load
-
-    from .assemble import NO_SOURCES, NO_TREATMENTS
-
-    if cfg.arms_path is not None:
-        contrasts = load_contrasts(cfg.contrasts_path) if cfg.contrasts_path is not None else None
-        log = (f"arm-level counts read from {cfg.arms_path}",) + (
-            (f"contrast-level log-ORs read from {cfg.contrasts_path}",) if contrasts is not None else ())
-        net = ArmNetwork.from_data(load_arms(cfg.arms_path), contrasts, reference=cfg.reference, source=str(cfg.arms_path))
-        return net, log, NO_SOURCES, NO_TREATMENTS
-    evidence = load(cfg.evidence_dir)
-    selected = select_arms(evidence, cfg.selection)
-    net = ArmNetwork.from_data(selected.contrasts, reference=cfg.reference, source=evidence.path)
-    sources = evidence.sources[evidence.sources["source_id"].isin(set(selected.contrasts["source_id"]))]
-    return net, selected.log, sources, evidence.treatments

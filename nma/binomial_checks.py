@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .binomial import ArmNetwork, model_fit
-from .binomial_model import arm_draws, build_binomial_model
+from .binomial_model import arm_draws, build_binomial_model, flat_draws
 from .checks import NODESPLIT_OFF, ModelChecks
 from .constants import CI_PROB, COMPARATOR, PARAMETER, STUDY, TREATMENT
 from .fit import SamplerConfig, diagnostics, gate, sample
@@ -63,12 +63,14 @@ def refit(net: ArmNetwork, spec: ModelSpec, sampler: SamplerConfig, design=None,
     return idata, problems
 
 
-def _flat(idata, name: str, dim: str) -> np.ndarray:
-    return idata["posterior"][name].stack(sample=("chain", "draw")).transpose("sample", dim).to_numpy()
-
-
-def _tau(idata) -> np.ndarray:
-    return idata["posterior"]["tau"].stack(sample=("chain", "draw")).to_numpy()
+def fixed_effect_draws(net: ArmNetwork, spec: ModelSpec, sampler: SamplerConfig) -> tuple[np.ndarray | None, list[str]]:
+    """Draws (n, T; reference column 0) of the fixed-effect binomial model, behind the gate; for random-effects runs
+    whose tau the data do not identify (relative_effects_fixed.csv) and for the fixed-effect row of sensitivity.csv."""
+    idata, problems = refit(net, replace(spec, effects="fixed"), sampler)
+    if problems:
+        return None, [f"The fixed-effect fit failed the convergence gate twice and is not reported ({'; '.join(problems)})"]
+    d = flat_draws(idata, "d", TREATMENT)
+    return np.column_stack([np.zeros(len(d)), d]), []
 
 
 def _summary(x: np.ndarray, probs: tuple[float, float, float]) -> dict[str, float]:
@@ -93,14 +95,14 @@ def binomial_node_split(net: ArmNetwork, spec: ModelSpec, sampler: SamplerConfig
             notes.append(f"Node-split of {sp.treatment} vs {sp.comparator} not reported: its fit failed the convergence gate "
                          f"twice ({'; '.join(problems)})")
             continue
-        beta = _flat(idata, "beta", PARAMETER)
+        beta = flat_draws(idata, "beta", PARAMETER)
         basic = lambda draws, t: draws[:, col[t]] if t in col else np.zeros(len(draws))  # noqa: E731
         direct = beta[:, p]
         indirect = basic(beta, sp.treatment) - basic(beta, sp.comparator)
         network = basic(d_draws, sp.treatment) - basic(d_draws, sp.comparator)
         inconsistency = direct - indirect
         p_value = 2 * min(float((inconsistency > 0).mean()), float((inconsistency < 0).mean()))
-        tau = float(np.median(_tau(idata))) if spec.effects == "random" else np.nan
+        tau = float(np.median(flat_draws(idata, "tau"))) if spec.effects == "random" else np.nan
         for name, x in zip(ESTIMATES, (direct, indirect, network, inconsistency)):
             rows.append({TREATMENT: sp.treatment, COMPARATOR: sp.comparator, "estimate": name, **_summary(x, probs),
                          "p_value": p_value, "n_direct_studies": len(sp.studies),
@@ -117,7 +119,7 @@ def binomial_ume(net: ArmNetwork, spec: ModelSpec, sampler: SamplerConfig, consi
     if problems:
         return None, [f"UME not reported: its fit failed the convergence gate twice ({'; '.join(problems)})"]
     mu, delta = arm_draws(idata)
-    ume, ume_totals = model_fit(net, mu, delta, None, _tau(idata) if spec.effects == "random" else None)
+    ume, ume_totals = model_fit(net, mu, delta, None, flat_draws(idata, "tau") if spec.effects == "random" else None)
     cons = consistency_fit[consistency_fit[STUDY] != "TOTAL"].set_index(STUDY).loc[list(net.arm_studies)]
     table = pd.DataFrame({STUDY: list(net.arm_studies), "n_datapoints": ume["n_datapoints"].to_numpy()})
     for col in ("resdev", "leverage", "dic"):
@@ -142,23 +144,30 @@ def draws_sd_ratio(tau: np.ndarray, prior: TauPrior) -> float:
 
 def binomial_sensitivity(net: ArmNetwork, spec: ModelSpec, sampler: SamplerConfig, probs: tuple[float, float, float],
                          analysis_draws: tuple[np.ndarray, np.ndarray | None],
-                         priors: tuple[str, ...] = DEFAULT_TAU_PRIORS) -> tuple[pd.DataFrame | None, list[str]]:
+                         priors: tuple[str, ...] = DEFAULT_TAU_PRIORS,
+                         fixed_draws: np.ndarray | None = None) -> tuple[pd.DataFrame | None, list[str]]:
     """sensitivity.csv for a binomial random-effects analysis: ORs versus the reference, P(best), SUCRA and tau
-    under every prior of `prior_labels` and under fixed effect. The analysis's own prior reuses its draws."""
+    under every prior of `prior_labels` and under fixed effect. The analysis's own prior reuses its draws, and
+    fixed effect reuses `fixed_draws` when the run has already fitted it (`fixed_effect_draws`)."""
     frames, notes = [], []
     for label in prior_labels(spec, priors):
         s = spec_for(spec, label)
         if s == spec:
             all_draws, tau = analysis_draws
+        elif label == FIXED_EFFECT:
+            all_draws, more = (fixed_draws, []) if fixed_draws is not None else fixed_effect_draws(net, spec, sampler)
+            tau = None
+            if all_draws is None:
+                notes += [f"Sensitivity: {m[0].lower()}{m[1:]}" for m in more]
+                continue
         else:
             idata, problems = refit(net, s, sampler)
             if problems:
                 notes.append(f"Sensitivity: the fit under '{label}' failed the convergence gate twice and is not reported "
                              f"({'; '.join(problems)})")
                 continue
-            d = _flat(idata, "d", TREATMENT)
-            all_draws = np.column_stack([np.zeros(len(d)), d])
-            tau = _tau(idata) if label != FIXED_EFFECT else None
+            d = flat_draws(idata, "d", TREATMENT)
+            all_draws, tau = np.column_stack([np.zeros(len(d)), d]), flat_draws(idata, "tau")
         log_or = all_draws[:, 1:]
         q = np.quantile(log_or, probs, axis=0)
         effect = pd.DataFrame({"lower": q[0], "median": q[1], "upper": q[2]}, index=list(net.treatments[1:]))
@@ -173,7 +182,8 @@ def binomial_sensitivity(net: ArmNetwork, spec: ModelSpec, sampler: SamplerConfi
 
 
 def binomial_model_checks(net: ArmNetwork, spec: ModelSpec, sampler: SamplerConfig, all_draws: np.ndarray,
-                          tau_draws: np.ndarray | None, consistency_fit: pd.DataFrame, nodesplit: bool = True) -> ModelChecks:
+                          tau_draws: np.ndarray | None, consistency_fit: pd.DataFrame, nodesplit: bool = True,
+                          fixed_draws: np.ndarray | None = None) -> ModelChecks:
     """What `checks.model_checks` gives a contrast network, for a binomial one: refits by MCMC, notes for the report."""
     probs = probs_for(CI_PROB)
     notes: list[str] = []
@@ -198,7 +208,7 @@ def binomial_model_checks(net: ArmNetwork, spec: ModelSpec, sampler: SamplerConf
         notes += more
     sens = None
     if spec.effects == "random":
-        sens, more = binomial_sensitivity(net, spec, sampler, probs, (all_draws, tau_draws))
+        sens, more = binomial_sensitivity(net, spec, sampler, probs, (all_draws, tau_draws), fixed_draws=fixed_draws)
         notes += more
         ratio = draws_sd_ratio(tau_draws, spec.tau_prior) if tau_draws is not None else 0.0
         if ratio > SD_RATIO_LIMIT and tau_not_identified(net) is None:   # the structural case is warned by run.py

@@ -67,11 +67,15 @@ def build_binomial_model(net: ArmNetwork, spec: ModelSpec, design: np.ndarray | 
     return model
 
 
+def flat_draws(idata, name: str, dim: str | None = None) -> np.ndarray:
+    """A posterior variable flattened over chain and draw: (n,) for a scalar, (n, dim) otherwise."""
+    x = idata["posterior"][name].stack(sample=("chain", "draw"))
+    return (x.transpose("sample", dim) if dim is not None else x).to_numpy()
+
+
 def arm_draws(idata) -> tuple[np.ndarray, np.ndarray]:
     """mu (n, studies) and delta (n, contrasts), flattened over chain and draw like `d`."""
-    post = idata["posterior"]
-    flat = lambda name, dim: post[name].stack(sample=("chain", "draw")).transpose("sample", dim).to_numpy()  # noqa: E731
-    return flat("mu", STUDY), flat("delta", CONTRAST)
+    return flat_draws(idata, "mu", STUDY), flat_draws(idata, "delta", CONTRAST)
 
 
 def fit_summaries(net: ArmNetwork, idata, all_draws: np.ndarray, tau: np.ndarray | None):
@@ -80,16 +84,3 @@ def fit_summaries(net: ArmNetwork, idata, all_draws: np.ndarray, tau: np.ndarray
 
     mu, delta = arm_draws(idata)
     return study_log_likelihood(net, mu, delta, all_draws, tau), *model_fit(net, mu, delta, all_draws, tau)
-
-
-def fixed_effect_beside(net: ArmNetwork, spec: ModelSpec, sampler, seed: int):
-    """Relative effects (ratio scale added) of the fixed-effect binomial model, for random-effects runs where
-    tau is not identified. MCMC: the exact engine does not apply to binomial data."""
-    from dataclasses import replace
-
-    from .fit import sample
-    from .summaries import add_ratio_scale, relative_effects
-
-    idata = sample(build_binomial_model(net, replace(spec, effects="fixed")), sampler)
-    d = idata["posterior"]["d"].stack(sample=("chain", "draw")).transpose("sample", TREATMENT).to_numpy()
-    return add_ratio_scale(relative_effects(np.column_stack([np.zeros(len(d)), d]), net.treatments, seed=seed))

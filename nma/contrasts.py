@@ -116,11 +116,19 @@ def chosen_trials(evidence: Evidence, selection: Selection, log: list[str], usab
     return out
 
 
+def trial_population_and_definition(trial: str, sel: Selection) -> tuple[str, str | None]:
+    """The population and outcome definition a trial's rows must have: its [data.trials] choice, else [data]'s.
+    A trial's own definition wins, "" included (rows whose source names no definition); None: any definition."""
+    choice = sel.trials.get(trial, TrialChoice())
+    definition = choice.outcome_definition if choice.outcome_definition is not None else sel.outcome_definition
+    return choice.population or sel.population, definition
+
+
 def _choose(trial: str, trows: pd.DataFrame, sel: Selection, log: list[str], sources: pd.DataFrame,
             usable=usable_hr, what: str = "HR with its CI and CI level") -> pd.DataFrame | None:
     """One analysis, population and source of a trial, among rows passing `usable` (HRs here; counts in binomial.py)."""
     choice = sel.trials.get(trial, TrialChoice())
-    population = choice.population or sel.population
+    population, definition = trial_population_and_definition(trial, sel)
     rows = trows[trows["population"] == population]
     if rows.empty:
         msg = (f"{trial}: no rows for population '{population}' (has: {', '.join(sorted(set(trows['population'])))}); "
@@ -128,8 +136,6 @@ def _choose(trial: str, trows: pd.DataFrame, sel: Selection, log: list[str], sou
         warnings.warn(msg, EvidenceWarning, stacklevel=3)
         log.append(msg)
         return None
-    # a trial's own definition wins, "" included (rows whose source names no definition)
-    definition = choice.outcome_definition if choice.outcome_definition is not None else sel.outcome_definition
     if definition is not None:
         rows = rows[rows["outcome_definition"] == definition]
         if rows.empty:

@@ -174,7 +174,7 @@ class Deliverables:
         sens = self.checks.sensitivity
         if sens is not None:
             sens = sens.drop(columns=["comparator"])
-        engine = ("with the exact engine" if self.spec.measure == "HR" or not self.cfg.binary else
+        engine = ("with the exact engine" if not self.cfg.binary else
                   "by MCMC (NUTS, the analysis's sampler settings and seed; the exact engine does not apply to binomial "
                   "data), each refit passing the same convergence gate")
         return {"checks": True, "nodesplit": split, "no_nodesplit": self.checks.no_nodesplit, "ume": self.checks.ume,

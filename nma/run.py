@@ -193,11 +193,14 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
         notes.append(f"PSIS-LOO could not be computed: {err}")
     total_row = {"study": "TOTAL", **{("leverage" if k == "pD" else "dic" if k == "DIC" else k): v for k, v in fit_totals.items()}}
     fit_csv = pd.concat([fit_table, pd.DataFrame([total_row])], ignore_index=True)  # TOTAL: leverage = pD, dic = DIC
-    fixed_beside = None
+    fixed_beside = fixed_draws = None
     if spec.effects == "random" and not tau_identified(network) and cfg.binary:
-        from .binomial_model import fixed_effect_beside
+        from .binomial_checks import fixed_effect_draws
 
-        fixed_beside = fixed_effect_beside(network, spec, sampler, sampler.seed)
+        fixed_draws, more = fixed_effect_draws(network, spec, sampler)   # gated, like every fit that is reported
+        notes += more
+        if fixed_draws is not None:
+            fixed_beside = add_ratio_scale(relative_effects(fixed_draws, network.treatments, seed=sampler.seed))
     elif spec.effects == "random" and not tau_identified(network):
         fe = fit_exact(network, ModelSpec(effects="fixed", d_prior_sd=spec.d_prior_sd, lower_is_better=spec.lower_is_better))
         fixed_beside = add_ratio_scale(exact_relative_effects(fe, probs))
@@ -208,7 +211,8 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
     if cfg.binary:   # no exact engine for binomial data: the checks refit by MCMC (nma/binomial_checks.py)
         from .binomial_checks import binomial_model_checks
 
-        checks = binomial_model_checks(network, spec, sampler, all_draws, tau_draws, fit_csv, nodesplit=cfg.nodesplit)
+        checks = binomial_model_checks(network, spec, sampler, all_draws, tau_draws, fit_csv, nodesplit=cfg.nodesplit,
+                                       fixed_draws=fixed_draws)
         notes += checks.notes
     else:
         checks = model_checks(network, spec, seed=sampler.seed, n_draws=n_draws, nodesplit=cfg.nodesplit)   # exact engine: node-split, UME, priors
