@@ -13,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = "seed_benchchem2025"
+PFS480 = "pfs_primary_population"
 
 # (trial, outcome, population, arm, column, value as printed)
 SEED_TABLE_VALUES = [
@@ -36,9 +37,10 @@ SEED_TABLE_VALUES = [
     ("APHINITY", "os", "itt", "pt_chemo", "ci_upper", "1.00"), ("APHINITY", "os", "itt", "pt_chemo", "p_value", "0.044"),
     # Table 3: HER2CLIMB
     ("HER2CLIMB", "pfs", "itt", "tuc_t_cap", "n", "410"), ("HER2CLIMB", "pfs", "itt", "t_cap", "n", "202"),
-    ("HER2CLIMB", "pfs", "itt", "tuc_t_cap", "median_months", "7.8"), ("HER2CLIMB", "pfs", "itt", "t_cap", "median_months", "5.6"),
-    ("HER2CLIMB", "pfs", "itt", "tuc_t_cap", "hr", "0.54"), ("HER2CLIMB", "pfs", "itt", "tuc_t_cap", "ci_lower", "0.42"),
-    ("HER2CLIMB", "pfs", "itt", "tuc_t_cap", "ci_upper", "0.71"), ("HER2CLIMB", "pfs", "itt", "tuc_t_cap", "p_value", "<0.001"),
+    # the PFS results belong to the first 480 randomised (the PFS primary population), the n to all 612 (itt)
+    ("HER2CLIMB", "pfs", PFS480, "tuc_t_cap", "median_months", "7.8"), ("HER2CLIMB", "pfs", PFS480, "t_cap", "median_months", "5.6"),
+    ("HER2CLIMB", "pfs", PFS480, "tuc_t_cap", "hr", "0.54"), ("HER2CLIMB", "pfs", PFS480, "tuc_t_cap", "ci_lower", "0.42"),
+    ("HER2CLIMB", "pfs", PFS480, "tuc_t_cap", "ci_upper", "0.71"), ("HER2CLIMB", "pfs", PFS480, "tuc_t_cap", "p_value", "<0.001"),
     ("HER2CLIMB", "os", "itt", "tuc_t_cap", "median_months", "24.7"), ("HER2CLIMB", "os", "itt", "t_cap", "median_months", "19.2"),
     ("HER2CLIMB", "os", "itt", "tuc_t_cap", "hr", "0.73"), ("HER2CLIMB", "os", "itt", "tuc_t_cap", "ci_lower", "0.59"),
     ("HER2CLIMB", "os", "itt", "tuc_t_cap", "ci_upper", "0.90"),
