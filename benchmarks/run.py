@@ -23,13 +23,13 @@ from pathlib import Path
 import arviz as az
 import numpy as np
 
-from nma.exact import exact_relative_effects, fit_exact
-from nma.fit import SamplerConfig, sample
-from nma.model import build_model
-from nma.network import Network
-from nma.priors import parse_tau_prior
-from nma.spec import ModelSpec
-from nma.synthetic import synthetic_network
+from nma.core.network import Network
+from nma.core.synthetic import synthetic_network
+from nma.models.exact import exact_relative_effects, fit_exact
+from nma.models.normal_pymc import build_model
+from nma.models.priors import parse_tau_prior
+from nma.models.sampler import SamplerConfig, sample
+from nma.models.spec import ModelSpec
 
 SPEC = ModelSpec(effects="random", d_prior_sd=10.0, tau_prior=parse_tau_prior("half-normal(0.5)"))
 
@@ -77,9 +77,11 @@ def bench_binomial(seed: int) -> dict:
     a run adds (six node-split refits, UME, five tau priors and fixed effect), all by MCMC."""
     import pandas as pd
 
-    from nma.binomial import ArmNetwork, load_arms
-    from nma.binomial_checks import binomial_model_checks
-    from nma.binomial_model import build_binomial_model, fit_summaries
+    from nma.checks.binomial_checks import binomial_model_checks
+    from nma.core.arms import ArmNetwork
+    from nma.inputs.arms import load_arms
+    from nma.models.binomial import fit_summaries
+    from nma.models.binomial_pymc import build_binomial_model
 
     spec = ModelSpec(effects="random", d_prior_sd=100.0, tau_prior=parse_tau_prior("half-normal(5)"), measure="OR",
                      lower_is_better=False)

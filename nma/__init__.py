@@ -27,7 +27,7 @@ _warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS in
 # import on a fresh machine, as in CI, warns and later ones do not. We pin 0.23; the notice is not about our use.
 _warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
 
-from .errors import (  # noqa: E402
+from nma.errors import (
     ConfigError,
     ConvergenceError,
     EvidenceError,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nma.contrasts import load_contrasts
-from nma.fit import SamplerConfig, diagnostics, gate, sample
-from nma.model import build_model
-from nma.network import Network
-from nma.priors import parse_tau_prior
-from nma.spec import ModelSpec
+from nma.core.network import Network
+from nma.inputs.contrasts import load_contrasts
+from nma.models.normal_pymc import build_model
+from nma.models.priors import parse_tau_prior
+from nma.models.sampler import SamplerConfig, diagnostics, gate, sample
+from nma.models.spec import ModelSpec
 
 REF = Path(__file__).resolve().parent / "reference"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nma.assemble import analysis_network
-from nma.config import load_config
+from nma.app.assemble import analysis_network
+from nma.app.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "analyses").glob("*.toml"))

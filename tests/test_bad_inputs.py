@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from nma import cli
+from nma.app import cli
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 CASES = tomllib.loads((CORPUS / "cases.toml").read_text(encoding="utf-8"))["case"]

@@ -9,18 +9,21 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import special, stats
-
 from conftest import HEADER, SOURCES, TREATMENTS, write_data
 from helpers import REF
-from nma.binomial import ArmNetwork, binomial_deviance, counts_matching, load_arms, model_fit, select_arms
-from nma.binomial_model import build_binomial_model
-from nma.config import load_config
-from nma.contrasts import Selection, TrialChoice
+from scipy import special, stats
+
+from nma.app.config import load_config
+from nma.core.arms import ArmNetwork
 from nma.errors import ConfigError, EvidenceError, ModelWarning, NetworkDataError
-from nma.evidence import load
-from nma.priors import parse_tau_prior
-from nma.spec import ModelSpec
+from nma.evidence.counts import counts_matching, select_arms
+from nma.evidence.evidence import load
+from nma.evidence.selection import Selection, TrialChoice
+from nma.inputs.arms import load_arms
+from nma.models.binomial import binomial_deviance, model_fit
+from nma.models.binomial_pymc import build_binomial_model
+from nma.models.priors import parse_tau_prior
+from nma.models.spec import ModelSpec
 
 #: PyMC's normal log-density constants are single precision (see test_model.py): measured 6.4e-8 per N(0, 100^2) or
 #: N(0, s^2) prior term here (27 of them in the smoking network give 1.7e-6), so 1e-7 per term; a modelling error
@@ -116,7 +119,7 @@ MIXED_CONTRASTS = "study,treatment,y,se\nC1,c,,\nC1,b,0.3,0.25\nC2,c,,0.2\nC2,b,
 
 
 def mixed(tmp_path) -> ArmNetwork:
-    from nma.contrasts import load_contrasts
+    from nma.inputs.contrasts import load_contrasts
 
     (tmp_path / "arms.csv").write_text(MIXED_ARMS)
     (tmp_path / "c.csv").write_text(MIXED_CONTRASTS)
@@ -147,7 +150,7 @@ def test_mixed_network_needs_both_parts_to_connect(tmp_path):
     net = mixed(tmp_path)
     assert "2 with arm-level counts" in net.summary() and "2 with contrast-level log-ORs" in net.summary()
     (tmp_path / "arms2.csv").write_text("study,treatment,r,n\nA1,a,10,100\nA1,e,20,100\n")
-    from nma.contrasts import load_contrasts
+    from nma.inputs.contrasts import load_contrasts
 
     with pytest.raises(NetworkDataError, match="disconnected"):
         ArmNetwork.from_data(load_arms(tmp_path / "arms2.csv"), load_contrasts(tmp_path / "c.csv"))

@@ -14,18 +14,25 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from helpers import REF
-from nma.binomial import ArmNetwork, load_arms
-from nma.binomial_checks import binomial_node_split, binomial_sensitivity, binomial_ume, refit, skeleton
-from nma.binomial_model import fit_summaries
-from nma.exact import exact_relative_effects, fit_exact
-from nma.fit import SamplerConfig
-from nma.inconsistency import node_split, ume_design
-from nma.network import Network
-from nma.priors import parse_tau_prior
-from nma.spec import ModelSpec
 from test_binomial_validation import empirical_contrasts, large_sample_arms
+
+from nma.checks.binomial_checks import (
+    binomial_node_split,
+    binomial_sensitivity,
+    binomial_ume,
+    refit,
+    skeleton,
+)
+from nma.checks.inconsistency import node_split, ume_design
+from nma.core.arms import ArmNetwork
+from nma.core.network import Network
+from nma.inputs.arms import load_arms
+from nma.models.binomial import fit_summaries
+from nma.models.exact import exact_relative_effects, fit_exact
+from nma.models.priors import parse_tau_prior
+from nma.models.sampler import SamplerConfig
+from nma.models.spec import ModelSpec
 
 PROBS = (0.025, 0.5, 0.975)
 FIXED = ModelSpec(effects="fixed", d_prior_sd=10.0, measure="OR", lower_is_better=False)

@@ -14,15 +14,17 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
-
 from helpers import REF
-from nma.binomial import ArmNetwork, load_arms, model_fit
-from nma.binomial_model import arm_draws, build_binomial_model
-from nma.exact import fit_exact
-from nma.fit import SamplerConfig, diagnostics, gate, sample
-from nma.network import Network
-from nma.priors import parse_tau_prior
-from nma.spec import ModelSpec
+
+from nma.core.arms import ArmNetwork
+from nma.core.network import Network
+from nma.inputs.arms import load_arms
+from nma.models.binomial import arm_draws, model_fit
+from nma.models.binomial_pymc import build_binomial_model
+from nma.models.exact import fit_exact
+from nma.models.priors import parse_tau_prior
+from nma.models.sampler import SamplerConfig, diagnostics, gate, sample
+from nma.models.spec import ModelSpec
 
 pytestmark = pytest.mark.slow
 

@@ -7,12 +7,18 @@ import math
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT, SOURCES, set_cell, write_data
-from nma.characteristics import (CHARACTERISTICS, FOLLOWUP_ALL, characteristics_for, characteristics_table,
-                                 flag_differences, load_characteristics)
+
+from nma.core.tables import read_csv_strict
 from nma.errors import EvidenceError
-from nma.tables import read_csv_strict
+from nma.evidence.characteristics import (
+    CHARACTERISTICS,
+    FOLLOWUP_ALL,
+    characteristics_for,
+    characteristics_table,
+    flag_differences,
+    load_characteristics,
+)
 
 SOURCES2 = SOURCES + "s2,News B. A summary.,2021,https://example.org/b,,secondary_summary\n"
 CHARS = """trial,characteristic,value,analysis,source_id,location,note

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from conftest import EVIDENCE, HEADER, SOURCES, TREATMENTS, set_cell, write_data
-from nma.contrasts import Selection, TrialChoice, load_contrasts, select
+
 from nma.errors import EvidenceError, EvidenceWarning, NetworkDataError
-from nma.evidence import load
+from nma.evidence.evidence import load
+from nma.evidence.selection import Selection, TrialChoice, select
+from nma.inputs.contrasts import load_contrasts
 
 
 def _select(tmp_path, evidence=EVIDENCE, sources=SOURCES, **kw):

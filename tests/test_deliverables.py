@@ -10,10 +10,17 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
-
 from helpers import REF
-from nma import league
-from nma.summaries import add_ratio_scale, cumulative_rank_probabilities, mid_probabilities, prob_better, ranks, relative_effects
+
+from nma.posterior.summaries import (
+    add_ratio_scale,
+    cumulative_rank_probabilities,
+    mid_probabilities,
+    prob_better,
+    ranks,
+    relative_effects,
+)
+from nma.reporting import league
 
 TREATMENTS = ("A", "B", "C")
 
@@ -126,8 +133,9 @@ def test_absolute_effects_are_reference_median_over_hr(run_out):
 
 def test_direct_estimates_from_a_multi_arm_trial_by_hand():
     from helpers import parkinsons
-    from nma.exact import direct_estimates
-    from nma.spec import ModelSpec
+
+    from nma.models.exact import direct_estimates
+    from nma.models.spec import ModelSpec
 
     d = direct_estimates(parkinsons(), ModelSpec(effects="fixed", d_prior_sd=100.0), (0.025, 0.5, 0.975))
     d = d.set_index(["treatment", "comparator"])

@@ -7,10 +7,10 @@ import re
 import warnings
 
 import pytest
-
 from conftest import EVIDENCE, HEADER, SOURCES, TREATMENTS, set_cell, write_data
+
 from nma.errors import EvidenceError, EvidenceWarning
-from nma.evidence import load, se_from_ci, z_for_level
+from nma.evidence.evidence import load, se_from_ci, z_for_level
 
 
 # ---- derived values -------------------------------------------------------------------------

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import parkinsons, tsd2_published, tsd2_spec
 from scipy import stats
 
-from helpers import parkinsons, tsd2_published, tsd2_spec
-from nma.exact import exact_relative_effects, fit_exact, mixture_quantile
-from nma.network import Network
-from nma.priors import parse_tau_prior
-from nma.spec import ModelSpec
-from nma.synthetic import synthetic_network
+from nma.core.network import Network
+from nma.core.synthetic import synthetic_network
+from nma.models.exact import exact_relative_effects, fit_exact, mixture_quantile
+from nma.models.priors import parse_tau_prior
+from nma.models.spec import ModelSpec
 
 PROBS = (0.025, 0.5, 0.975)
 
@@ -108,7 +108,7 @@ def test_exact_draws_match_exact_moments():
 @pytest.mark.parametrize("effects", ["fixed", "random"])
 def test_tsd2_example7_model_fit(effects):
     """Residual deviance, pD and DIC against TSD2's published fit, from exact posterior draws."""
-    from nma.fitstats import model_fit
+    from nma.models.normal import model_fit
 
     pub = tsd2_published()["fit"]
     post = fit_exact(parkinsons(), tsd2_spec(effects))
@@ -121,7 +121,7 @@ def test_tsd2_example7_model_fit(effects):
 
 def test_fixed_effect_pd_is_number_of_parameters():
     """Closed form: under a vague prior the FE posterior of d is Gaussian, so pD = tr(V^-1 X Cov X') = T - 1."""
-    from nma.fitstats import model_fit
+    from nma.models.normal import model_fit
 
     net = Network.from_contrasts(synthetic_network(6, 14, seed=2, tau=0.0))
     post = fit_exact(net, ModelSpec(effects="fixed", d_prior_sd=100.0))

@@ -8,14 +8,14 @@ import warnings
 from pathlib import Path
 
 import pytest
+from conftest import EVIDENCE, SOURCES, TREATMENTS, write_data
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import EVIDENCE, SOURCES, TREATMENTS, write_data
-from nma.check import check_paths
-from nma.contrasts import load_contrasts
+from nma.app.describe import check_paths
 from nma.errors import NMAError
-from nma.evidence import load
+from nma.evidence.evidence import load
+from nma.inputs.contrasts import load_contrasts
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -6,16 +6,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import parkinsons, tsd2_spec
 from scipy import stats
 
-from helpers import parkinsons, tsd2_spec
-from nma.exact import fit_exact
-from nma.inconsistency import (NO_LOOPS, bayesian_p_value, has_indirect, node_split, nodesplit_design,
-                               split_comparisons, ume_comparison, ume_design)
-from nma.network import Network
-from nma.priors import parse_tau_prior
-from nma.spec import ModelSpec
-from nma.synthetic import shifted_comparison, synthetic_network
+from nma.checks.inconsistency import (
+    NO_LOOPS,
+    bayesian_p_value,
+    has_indirect,
+    node_split,
+    nodesplit_design,
+    split_comparisons,
+    ume_comparison,
+    ume_design,
+)
+from nma.core.network import Network
+from nma.core.synthetic import shifted_comparison, synthetic_network
+from nma.models.exact import fit_exact
+from nma.models.priors import parse_tau_prior
+from nma.models.spec import ModelSpec
 
 PROBS = (0.025, 0.5, 0.975)
 VAGUE = 1e4   # prior SD on every parameter: its pull on the posterior is of order (se / VAGUE)^2 ~ 1e-9
@@ -335,7 +343,7 @@ def test_ume_on_parkinsons_has_one_parameter_per_pair():
 
 # ---- nma run ---------------------------------------------------------------------------------------------
 def run_exact(tmp_path, contrasts_csv, reference, effects="random", extra_model=""):
-    from nma.run import run_config
+    from nma.app.run import run_config
 
     cfg = tmp_path / "a.toml"
     cfg.write_text(f'title = "t"\n[data]\ncontrasts = "{contrasts_csv}"\n[model]\neffects = "{effects}"\n'
@@ -378,7 +386,8 @@ def test_run_without_loops_says_so(tmp_path):
 def test_run_with_nodesplit_switched_off(tmp_path):
     """[model] nodesplit = false: no node-split table or figure, UME still written, and the run says why."""
     from helpers import REF
-    from nma.checks import NODESPLIT_OFF
+
+    from nma.checks.model_checks import NODESPLIT_OFF
 
     out = run_exact(tmp_path, REF / "tsd2_parkinsons.csv", "1", extra_model="nodesplit = false\n").outdir
     assert not (out / "nodesplit.csv").exists()
@@ -390,7 +399,7 @@ def test_run_with_nodesplit_switched_off(tmp_path):
 
 
 def test_nodesplit_key_must_be_true_or_false(tmp_path):
-    from nma.config import load_config
+    from nma.app.config import load_config
     from nma.errors import ConfigError
 
     cfg = tmp_path / "a.toml"

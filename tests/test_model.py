@@ -6,12 +6,13 @@ import math
 
 import numpy as np
 import pytest
+from helpers import parkinsons
 from scipy import stats
 
-from helpers import parkinsons
-from nma.model import build_model, study_log_likelihood
-from nma.priors import parse_tau_prior
-from nma.spec import ModelSpec
+from nma.models.normal import study_log_likelihood
+from nma.models.normal_pymc import build_model
+from nma.models.priors import parse_tau_prior
+from nma.models.spec import ModelSpec
 
 D = np.array([-1.8, -0.5, -0.5, -0.8])
 #: PyMC's normal log-density carries its -log(sqrt(2 pi)) constant in single precision: measured 3.2e-8 per

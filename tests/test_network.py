@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from helpers import parkinsons
+
+from nma.core.network import Network
 from nma.errors import NetworkDataError
-from nma.network import Network
 
 
 def test_design_matrix_by_hand():

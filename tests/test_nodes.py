@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from conftest import EVIDENCE, HEADER, SOURCES, TREATMENTS, write_data
-from nma.config import load_config
-from nma.contrasts import Selection, select
+
+from nma.app.config import load_config
+from nma.core.network import Network
 from nma.errors import ConfigError, NetworkDataError
-from nma.evidence import load
-from nma.network import Network
-from nma.nodes import NodeGrouping
+from nma.evidence.evidence import load
+from nma.evidence.nodes import NodeGrouping
+from nma.evidence.selection import Selection, select
 
 
 def _select(tmp_path, nodes: NodeGrouping):
@@ -83,7 +83,7 @@ T2,primary,,neoadjuvant,pcr,ypT0/is,itt,A,control,80,,,,,,,,,,,10,s1,Table 3
 
 
 def test_arm_level_rows_are_pooled_too(tmp_path):
-    from nma.binomial import select_arms
+    from nma.evidence.counts import select_arms
 
     ev = load(write_data(tmp_path / "d", BINARY, TREATMENTS, SOURCES))
     sel = select_arms(ev, Selection(setting="neoadjuvant", outcome="pcr", nodes=NodeGrouping({"B": ("B", "C")}, "x")))

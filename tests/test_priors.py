@@ -9,8 +9,8 @@ import pytest
 from scipy import integrate, stats
 
 from nma.errors import ModelSpecError, ModelWarning
-from nma.priors import PRESETS, parse_tau_prior
-from nma.spec import ModelSpec
+from nma.models.priors import PRESETS, parse_tau_prior
+from nma.models.spec import ModelSpec
 
 
 @pytest.mark.parametrize("text", ["half-normal(0.5)", "uniform(0, 5)", "half-cauchy(0.25)", "log-normal(-3.95, 1.34)",

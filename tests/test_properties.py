@@ -10,18 +10,19 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import HEADER, SOURCES, write_data
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import HEADER, SOURCES, write_data
 from nma.constants import CI_PROB
-from nma.contrasts import Selection, load_contrasts, select
-from nma.evidence import load, se_from_ci, z_for_level
-from nma.exact import exact_relative_effects, fit_exact
-from nma.network import Network
-from nma.priors import parse_tau_prior
-from nma.spec import ModelSpec
-from nma.summaries import probs_for
+from nma.core.network import Network
+from nma.evidence.evidence import load, se_from_ci, z_for_level
+from nma.evidence.selection import Selection, select
+from nma.inputs.contrasts import load_contrasts
+from nma.models.exact import exact_relative_effects, fit_exact
+from nma.models.priors import parse_tau_prior
+from nma.models.spec import ModelSpec
+from nma.posterior.summaries import probs_for
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 hrs = st.floats(0.05, 20.0)

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-
-from nma import cli
 from test_bad_inputs import CORPUS, snapshot
+
+from nma.app import cli
 
 COMPARED = ("relative_effects.csv", "ranks.csv", "league_table.csv")
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import arviz as az
 import pandas as pd
 import pytest
-
 from helpers import REF, tsd2_published
 
 ROOT = Path(__file__).resolve().parents[1]

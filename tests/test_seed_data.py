@@ -90,7 +90,7 @@ def test_seed_rows_have_location_and_source():
 
 
 def test_shipped_evidence_is_valid():
-    from nma.evidence import load
+    from nma.evidence.evidence import load
 
     ev = load(ROOT / "data")
     assert {"CLEOPATRA", "APHINITY", "HER2CLIMB", "ExteNET"} <= set(ev.rows["trial"])

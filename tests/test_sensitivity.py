@@ -7,15 +7,20 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import parkinsons, tsd2_spec
 from scipy import integrate, stats
 
-from helpers import parkinsons, tsd2_spec
-from nma.exact import fit_exact
-from nma.network import Network
-from nma.priors import parse_tau_prior
-from nma.sensitivity import (DEFAULT_TAU_PRIORS, FIXED_EFFECT, heterogeneity_sensitivity, tau_not_identified,
-                             tau_sd_ratio)
-from nma.spec import ModelSpec
+from nma.checks.sensitivity import (
+    DEFAULT_TAU_PRIORS,
+    FIXED_EFFECT,
+    heterogeneity_sensitivity,
+    tau_not_identified,
+    tau_sd_ratio,
+)
+from nma.core.network import Network
+from nma.models.exact import fit_exact
+from nma.models.priors import parse_tau_prior
+from nma.models.spec import ModelSpec
 
 PROBS = (0.025, 0.5, 0.975)
 

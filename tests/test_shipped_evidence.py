@@ -8,10 +8,10 @@ import warnings
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT
-from nma.evidence import load, usable_hr, z_for_level
+
 from nma.errors import EvidenceWarning
+from nma.evidence.evidence import load, usable_hr, z_for_level
 
 
 @pytest.fixture(scope="module")

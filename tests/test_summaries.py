@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nma.summaries import add_ratio_scale, ranks, relative_effects
+from nma.posterior.summaries import add_ratio_scale, ranks, relative_effects
 
 
 def test_constant_posterior_relative_effect():

@@ -11,12 +11,12 @@ import functools
 import arviz as az
 import numpy as np
 import pytest
-
 from helpers import mcmc, parkinsons, tsd2_published, tsd2_spec
-from nma.exact import fit_exact
-from nma.fit import SamplerConfig, mcse_sd
-from nma.fitstats import model_fit
-from nma.network import Network
+
+from nma.core.network import Network
+from nma.models.exact import fit_exact
+from nma.models.normal import model_fit
+from nma.models.sampler import SamplerConfig, mcse_sd
 
 pytestmark = pytest.mark.slow
 

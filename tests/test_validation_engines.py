@@ -10,13 +10,13 @@ from __future__ import annotations
 import arviz as az
 import numpy as np
 import pytest
-
 from helpers import mcmc, parkinsons
-from nma.exact import fit_exact
-from nma.network import Network
-from nma.priors import parse_tau_prior
-from nma.spec import ModelSpec
-from nma.synthetic import synthetic_network
+
+from nma.core.network import Network
+from nma.core.synthetic import synthetic_network
+from nma.models.exact import fit_exact
+from nma.models.priors import parse_tau_prior
+from nma.models.spec import ModelSpec
 
 pytestmark = pytest.mark.slow
 

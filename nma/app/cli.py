@@ -1,0 +1,106 @@
+"""Command line: `nma check`, `nma run`, `nma verify`. Errors exit non-zero with an actionable message."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from nma import __version__
+from nma.app import interrupt
+from nma.errors import NMAError
+
+#: Exit code of every NMAError (bad data, config, path, failed convergence); signals exit 128 + signum.
+ERROR_EXIT = 2
+
+
+def _cmd_check(args) -> int:
+    from nma.app.describe import check_paths
+
+    lines, caught = check_paths(args.paths)
+    print("\n\n".join(lines))
+    if caught:
+        print(f"\n{len(caught)} warning(s):")
+        for w in caught:
+            print(f"  - {w}")
+    print("\nOK: evidence is valid.")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from nma.app.outpath import check_output_dir
+
+    out = args.out if args.out is not None else str(Path("outputs") / Path(args.config).stem)
+    check_output_dir(out, config=args.config, allow_outside=args.allow_outside)
+    from nma.app.run import run_config
+
+    result = run_config(args.config, out=out, engine=args.engine)
+    print(result.message)
+    for note in result.warnings:
+        print(f"warning: {note}")
+    return 0
+
+
+def _cmd_verify(args) -> int:
+    from nma.app.provenance import verify_outputs
+
+    ok, message = verify_outputs(args.outdir)
+    print(message)
+    return 0 if ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nma", description="Bayesian network meta-analysis for HTA.")
+    parser.add_argument("--version", action="version", version=f"nma {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("check", help="validate evidence and print the network of each setting x outcome")
+    p.add_argument("paths", nargs="*", help="data folder(s), evidence CSV(s) or contrast CSV(s) (default: data)")
+    p.set_defaults(func=_cmd_check)
+    p = sub.add_parser("run", help="fit one analysis config and write its outputs")
+    p.add_argument("config", help="analysis config (TOML)")
+    p.add_argument("--out", default=None, help="output folder (default: outputs/<config stem>); must lie inside the "
+                   "current directory or the config's project, without symlinks")
+    p.add_argument("--allow-outside", action="store_true",
+                   help="allow an output folder outside the project or reached through a symlink")
+    p.add_argument("--engine", choices=["mcmc", "exact"], default=None, help="override [model] engine")
+    p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("verify", help="say whether an output folder is current with its data, config and package")
+    p.add_argument("outdir")
+    p.set_defaults(func=_cmd_verify)
+    return parser
+
+
+def report_error(err: NMAError) -> int:
+    print(f"error: {err}", file=sys.stderr)
+    return ERROR_EXIT
+
+
+def report_interrupt(signum: int, args) -> int:
+    out = getattr(args, "out", None) or (f"outputs/{Path(args.config).stem}" if getattr(args, "config", None) else None)
+    where = f" in {out}" if out else ""
+    print(f"interrupted by {interrupt.Interrupted(signum)}: the run was stopped, nothing was written, and the previous "
+          f"outputs{where} are untouched (temporary files removed)", file=sys.stderr)
+    return 128 + signum
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        with interrupt.guard():
+            return args.func(args)
+    except interrupt.Interrupted as stop:
+        return report_interrupt(stop.signum, args)
+    except KeyboardInterrupt:
+        return report_interrupt(2, args)
+    except NMAError as err:
+        if interrupt.received():  # e.g. the convergence gate failing on the draws PyMC kept when interrupted
+            return report_interrupt(interrupt.received(), args)
+        return report_error(err)
+    except Exception:
+        if interrupt.received():
+            return report_interrupt(interrupt.received(), args)
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""Analysis configs (TOML): parsed strictly, with the closest valid key suggested for a typo."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from nma.constants import BINARY
+from nma.core.tables import closest
+from nma.errors import ConfigError, ModelSpecError
+from nma.evidence.nodes import NodeGrouping
+from nma.evidence.selection import (
+    DEFAULT_REFERENCE_VARIANCE_FRACTION,
+    Selection,
+    TrialChoice,
+)
+from nma.models.sampler import SamplerConfig
+from nma.models.spec import ENGINES, ModelSpec
+
+#: Allowed keys and their types, per table. Anything else is an error with a suggestion.
+SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "": {"title": str, "description": str, "data": dict, "model": dict, "sampler": dict},
+    "data": {"evidence": str, "contrasts": str, "arms": str, "setting": str, "outcome": str, "population": str,
+             "outcome_definition": str, "exclude_trials": list, "include_trials": list, "reference_variance_fraction": (int, float),
+             "trials": dict, "nodes": dict, "nodes_rationale": str, "responders_from_rates": bool},
+    "data.trials.*": {"analysis": str, "population": str, "source": str, "outcome_definition": str},
+    "model": {"effects": str, "reference": str, "d_prior_sd": (int, float), "tau_prior": str,
+              "lower_is_better": bool, "engine": str, "allow_unconverged": bool, "mid": (int, float),
+              "league_order": list, "league_upper": str, "forest_comparators": list,
+              "reference_median_months": (int, float), "nodesplit": bool},
+    "sampler": {"seed": int, "chains": int, "draws": int, "tune": int, "target_accept": float, "cores": int},
+}
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    path: Path
+    raw: dict
+    title: str
+    selection: Selection | None       # from data/ evidence
+    evidence_dir: Path | None
+    contrasts_path: Path | None       # or a contrast CSV
+    model: dict
+    engine: str
+    reference: str | None
+    allow_unconverged: bool
+    sampler: SamplerConfig
+    mid: float | None = None
+    league_order: tuple[str, ...] | None = None
+    league_upper: str = "network"
+    forest_comparators: tuple[str, ...] = ()
+    reference_median_months: float | None = None
+    nodesplit: bool = True             # [model] nodesplit = false skips node-splitting (UME still runs)
+    arms_path: Path | None = None      # arm-level binary CSV (study, treatment, r, n), with contrasts_path: mixed
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    @property
+    def binary(self) -> bool:
+        """Arm-level binary evidence: the binomial model, odds ratios (follows from the data, not a setting)."""
+        return self.arms_path is not None or (self.selection is not None and self.selection.outcome in BINARY)
+
+
+def check_engine(cfg: AnalysisConfig, engine: str) -> None:
+    """What the binomial (arm-level) model cannot do, refused before any work is done."""
+    if not cfg.binary:
+        return
+    if engine == "exact":
+        raise ConfigError(f"{cfg.path}: engine = \"exact\" does not apply to binomial (arm-level) data: its closed form "
+                          "needs normal likelihoods. Fix: use engine = \"mcmc\" (the default), or drop --engine exact.")
+    if cfg.league_upper == "direct":
+        raise ConfigError(f"{cfg.path}: [model] league_upper = \"direct\" uses the exact engine, which does not apply to "
+                          "binomial data. Fix: remove league_upper.")
+    if cfg.reference_median_months is not None:
+        raise ConfigError(f"{cfg.path}: [model] reference_median_months implies medians from hazard ratios; a binary "
+                          "outcome has odds ratios. Fix: remove reference_median_months.")
+
+
+#: Keys that would make a config more than data. TOML has no include or code, and nma adds none.
+ACTIVE_KEYS = ("include", "includes", "import", "imports", "extends", "inherit", "exec", "eval", "run", "script",
+               "command", "shell", "python", "plugin", "plugins", "load")
+#: How to write a value of each type, for the Fix of a wrong-type error.
+_TYPE_FIX = {str: "put the value in double quotes", int: "write a whole number without quotes",
+             float: "write a number without quotes, e.g. 0.95", bool: "write true or false without quotes",
+             list: 'write a list in brackets, e.g. ["T1", "T2"]', dict: "make it a [table]"}
+
+
+def _check_table(table: dict, where: str, path: Path) -> None:
+    schema = SCHEMA["data.trials.*" if where.startswith("data.trials.") else where]
+    for key, value in table.items():
+        label = f"[{where}] {key}" if where else key
+        if key not in schema and key.lower() in ACTIVE_KEYS:
+            raise ConfigError(f"{path}: unknown key {label}: nma configs are data only, they cannot include other files "
+                              "or run code. Fix: delete the key and write the settings into this file (README.md lists "
+                              "every key)")
+        if key not in schema:
+            raise ConfigError(f"{path}: unknown key {label}; {closest(key, schema)}. Fix: rename or delete the key "
+                              "(README.md lists every key)")
+        expected = schema[key]
+        types = expected if isinstance(expected, tuple) else (expected,)
+        fix = f". Fix: {_TYPE_FIX[types[-1]]}"
+        if isinstance(value, bool) and bool not in types:
+            raise ConfigError(f"{path}: {label} must be {_type_name(expected)}, got {value!r}{fix}")
+        if not isinstance(value, expected):
+            raise ConfigError(f"{path}: {label} must be {_type_name(expected)}, got {type(value).__name__} {value!r}{fix}")
+
+
+def _type_name(t) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list", dict: "a table"}
+    return " or ".join(names[x] for x in (t if isinstance(t, tuple) else (t,)))
+
+
+def _node_grouping(data: dict, path: Path) -> NodeGrouping:
+    """[data.nodes] node = ["id", ...] with [data] nodes_rationale: pooling is never silent, so a reason is required."""
+    pools = data.get("nodes", {})
+    for node, members in pools.items():
+        if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
+            raise ConfigError(f"{path}: [data.nodes] {node} must be a non-empty list of treatment ids, "
+                              f'e.g. {node} = ["td", "t_taxane"]')
+    rationale = data.get("nodes_rationale", "").strip()
+    if pools and not rationale:
+        raise ConfigError(f"{path}: [data.nodes] pools regimens but [data] nodes_rationale is missing. Fix: say why the "
+                          "pooled regimens can be treated as one node (e.g. the same anti-HER2 therapy, backbones judged "
+                          "exchangeable)")
+    return NodeGrouping({node: tuple(members) for node, members in pools.items()}, rationale)
+
+
+def load_config(path: str | Path) -> AnalysisConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found. Fix: check the path; the shipped configs are in analyses/")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: TOML syntax error: {err}. Fix: check quotes, brackets and '=' on that line") from err
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not valid UTF-8 (byte {err.start}). Fix: re-save the file as UTF-8") from err
+    _check_table(raw, "", path)
+    data = raw.get("data", {})
+    model = raw.get("model", {})
+    sampler = raw.get("sampler", {})
+    _check_table(data, "data", path)
+    _check_table(model, "model", path)
+    _check_table(sampler, "sampler", path)
+    for trial, choice in data.get("trials", {}).items():
+        if not isinstance(choice, dict):
+            raise ConfigError(f"{path}: [data.trials.{trial}] must be a table. Fix: write it as a [data.trials.{trial}] "
+                              "section with analysis, population, source or outcome_definition")
+        _check_table(choice, f"data.trials.{trial}", path)
+    base = path.parent
+    resolve = lambda p: (base / p).resolve() if not Path(p).is_absolute() else Path(p)  # noqa: E731
+    selection = evidence_dir = contrasts_path = arms_path = None
+    if "contrasts" in data or "arms" in data:
+        extra = sorted(set(data) - {"contrasts", "arms"})
+        if extra:
+            raise ConfigError(f"{path}: [data] contrasts/arms = ... take the network as given. Fix: remove {', '.join(extra)}")
+        contrasts_path = resolve(data["contrasts"]) if "contrasts" in data else None
+        arms_path = resolve(data["arms"]) if "arms" in data else None
+    else:
+        for key in ("setting", "outcome"):
+            if key not in data:
+                raise ConfigError(f"{path}: [data] needs '{key}'. Fix: add [data] {key} = \"...\" (or 'contrasts = "
+                                  "\"file.csv\"' for a contrast table)")
+        evidence_dir = resolve(data.get("evidence", "../data"))
+        exclude = data.get("exclude_trials", [])
+        include = data.get("include_trials", [])
+        if not all(isinstance(t, str) for t in (*exclude, *include)):
+            raise ConfigError(f"{path}: [data] exclude_trials and include_trials must be lists of trial names. Fix: "
+                              'quote each name, e.g. ["CLEOPATRA"]')
+        if exclude and include:
+            raise ConfigError(f"{path}: [data] include_trials and exclude_trials are both given. Fix: keep one of them")
+        fraction = data.get("reference_variance_fraction", DEFAULT_REFERENCE_VARIANCE_FRACTION)
+        if not 0 < fraction < 1:
+            raise ConfigError(f"{path}: [data] reference_variance_fraction = {fraction} must lie strictly between 0 and 1. "
+                              "Fix: use a fraction such as 0.5 (exact for arms with equal events)")
+        nodes = _node_grouping(data, path)
+        selection = Selection(setting=data["setting"], outcome=data["outcome"], population=data.get("population", "itt"),
+                              outcome_definition=data.get("outcome_definition"),
+                              trials={t: TrialChoice(**c) for t, c in data.get("trials", {}).items()},
+                              exclude_trials=tuple(exclude), include_trials=tuple(include),
+                              reference_variance_fraction=float(fraction), nodes=nodes,
+                              responders_from_rates=data.get("responders_from_rates", False))
+        if selection.responders_from_rates and selection.outcome not in BINARY:
+            raise ConfigError(f"{path}: [data] responders_from_rates applies to binary outcomes ({', '.join(BINARY)}), "
+                              f"not '{selection.outcome}'. Fix: remove the line")
+    engine = model.get("engine", "mcmc")
+    if engine not in ENGINES:
+        raise ConfigError(f"{path}: [model] engine = {engine!r}; {closest(str(engine), ENGINES)}. Fix: use one of: "
+                          f"{', '.join(ENGINES)}")
+    defaults = SamplerConfig()
+    try:
+        sampler_cfg = SamplerConfig(**{**defaults.as_dict(), **sampler})
+    except TypeError as err:  # pragma: no cover - keys are checked above
+        raise ConfigError(f"{path}: [sampler] {err}") from err
+    for key in ("chains", "draws", "tune"):
+        if getattr(sampler_cfg, key) < (1 if key != "tune" else 0):
+            raise ConfigError(f"{path}: [sampler] {key} must be positive. Fix: set {key} to a whole number such as "
+                              f"{getattr(defaults, key)} (the default)")
+    if not 0.5 <= sampler_cfg.target_accept < 1:
+        raise ConfigError(f"{path}: [sampler] target_accept = {sampler_cfg.target_accept} must be in [0.5, 1). Fix: use "
+                          "a probability such as 0.95 (the default)")
+    model_only = {k: v for k, v in model.items() if k not in ("engine", "reference", "allow_unconverged", "mid", "league_order",
+                                                          "league_upper", "forest_comparators", "reference_median_months",
+                                                          "nodesplit")}
+    if model.get("league_upper", "network") not in ("network", "direct"):
+        raise ConfigError(f"{path}: [model] league_upper = {model['league_upper']!r}. Fix: use \"network\" or \"direct\"")
+    try:  # priors and effects are checked now, so their errors name this file before anything is loaded
+        ModelSpec.from_config(model_only, warn=False)
+    except ModelSpecError as err:
+        raise ModelSpecError(f"{path}: {err}") from None
+    if "reference_median_months" in model and not model["reference_median_months"] > 0:
+        raise ConfigError(f"{path}: [model] reference_median_months must be positive. Fix: type the reference arm's "
+                          "median in months, e.g. 12.4")
+    cfg = AnalysisConfig(path=path, raw=raw, title=raw.get("title", path.stem), selection=selection,
+                          evidence_dir=evidence_dir, contrasts_path=contrasts_path, model=model_only, engine=engine,
+                          reference=model.get("reference"), allow_unconverged=model.get("allow_unconverged", False),
+                          sampler=sampler_cfg, mid=model.get("mid"),
+                          league_order=tuple(model["league_order"]) if "league_order" in model else None,
+                          league_upper=model.get("league_upper", "network"),
+                          forest_comparators=tuple(model.get("forest_comparators", ())),
+                          reference_median_months=model.get("reference_median_months"),
+                          nodesplit=model.get("nodesplit", True),
+                          arms_path=arms_path)
+    check_engine(cfg, engine)
+    return cfg

@@ -1,0 +1,233 @@
+"""The canonical contrast table: the one format every network is built from.
+
+Columns (multinma's contrast format, with provenance):
+
+* ``study`` — study label (the trial name when built from ``data/``);
+* ``treatment`` — treatment id;
+* ``y`` — log-HR of ``treatment`` against the study's reference arm; empty on the reference arm's row;
+* ``se`` — SE of ``y``. On the reference arm's row: SE of that arm's absolute log hazard, where known,
+  used only as the covariance of a multi-arm study's contrasts;
+* ``n`` — patients randomised to the arm (optional);
+* provenance columns when built from the evidence: trial, analysis, data_cut, population,
+  outcome_definition, source_id, location.
+
+The same format is accepted from any CSV (:func:`load_contrasts`), so users can bring contrasts from anywhere.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from nma.core.tables import ROW
+from nma.core.validation import PROVENANCE
+from nma.errors import EvidenceError, EvidenceWarning, NetworkDataError
+from nma.evidence.evidence import SOURCE_RANK, Evidence, se_from_ci, usable_hr
+from nma.evidence.nodes import NodeGrouping, apply_grouping, check_grouping
+
+#: Default assumption when a multi-arm trial does not report the reference arm's events: its log-hazard
+#: variance is this fraction of the smallest contrast variance (exactly 1/2 when the two arms have equal events).
+DEFAULT_REFERENCE_VARIANCE_FRACTION = 0.5
+
+
+@dataclass(frozen=True)
+class TrialChoice:
+    """Per-trial overrides of the selection: which analysis (data cut), population, source, definition."""
+
+    analysis: str | None = None
+    population: str | None = None
+    source: str | None = None
+    outcome_definition: str | None = None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which rows of the evidence base form one analysis's network."""
+
+    setting: str
+    outcome: str
+    population: str = "itt"
+    outcome_definition: str | None = None
+    trials: Mapping[str, TrialChoice] = field(default_factory=dict)
+    exclude_trials: tuple[str, ...] = ()
+    include_trials: tuple[str, ...] = ()      # when given, only these trials
+    reference_variance_fraction: float = DEFAULT_REFERENCE_VARIANCE_FRACTION
+    nodes: NodeGrouping = field(default_factory=NodeGrouping)   # how regimens are pooled into nodes, and why
+    responders_from_rates: bool = False       # binary outcomes: derive r from a printed rate and n (binomial.py)
+
+
+@dataclass(frozen=True)
+class Selected:
+    """The contrast table plus a log of every choice made, for the report and run.json."""
+
+    contrasts: pd.DataFrame
+    log: tuple[str, ...]
+
+
+def select(evidence: Evidence, selection: Selection) -> Selected:
+    """Choose one analysis, population and source per trial, and turn the chosen rows into contrasts."""
+    log: list[str] = []
+    frames = [_study_contrasts(trial, chosen, selection.reference_variance_fraction, evidence.path, log)
+              for trial, chosen in chosen_trials(evidence, selection, log)]
+    frames = [f for f in frames if f is not None]
+    if not frames:
+        raise NetworkDataError(f"no trial in {selection.setting}/{selection.outcome} reports an HR for population "
+                               f"'{selection.population}'; see the selection log: " + "; ".join(log))
+    check_grouping(selection.nodes, set(evidence.treatments["id"]), evidence.path)
+    contrasts = apply_grouping(pd.concat(frames, ignore_index=True), selection.nodes, log)
+    return Selected(contrasts, tuple(log))
+
+
+def chosen_trials(evidence: Evidence, selection: Selection, log: list[str], usable=usable_hr,
+                  what: str = "HR with its CI and CI level") -> list[tuple[str, pd.DataFrame]]:
+    """(trial, its chosen rows) for every trial of the setting/outcome the config keeps, logging each choice."""
+    rows = evidence.rows
+    pool = rows[(rows["setting"] == selection.setting) & (rows["outcome"] == selection.outcome)]
+    if pool.empty:
+        have = rows.groupby(["setting", "outcome"]).size()
+        raise NetworkDataError(
+            f"{evidence.path}: no rows for setting '{selection.setting}' and outcome '{selection.outcome}'. "
+            f"Available setting/outcome pairs: {', '.join(f'{s}/{o}' for s, o in have.index)}. "
+            "Fix: correct [data] setting/outcome in the config, or add the trial rows to the evidence file.")
+    for trial in (*selection.trials, *selection.include_trials):
+        if trial not in set(pool["trial"]):
+            key = f"[data.trials.{trial}]" if trial in selection.trials else "[data] include_trials"
+            raise NetworkDataError(f"{evidence.path}: config names trial '{trial}' ({key}), which has no "
+                                   f"{selection.setting}/{selection.outcome} rows; trials available: "
+                                   f"{', '.join(sorted(set(pool['trial'])))}. Fix: correct the trial name, or remove it "
+                                   "from the config")
+    out = []
+    for trial, trows in pool.groupby("trial", sort=True):
+        if trial in selection.exclude_trials or (selection.include_trials and trial not in selection.include_trials):
+            log.append(f"{trial}: excluded by config")
+            continue
+        chosen = _choose(trial, trows, selection, log, evidence.sources, usable, what)
+        if chosen is not None:
+            out.append((trial, chosen))
+    return out
+
+
+def trial_population_and_definition(trial: str, sel: Selection) -> tuple[str, str | None]:
+    """The population and outcome definition a trial's rows must have: its [data.trials] choice, else [data]'s.
+    A trial's own definition wins, "" included (rows whose source names no definition); None: any definition."""
+    choice = sel.trials.get(trial, TrialChoice())
+    definition = choice.outcome_definition if choice.outcome_definition is not None else sel.outcome_definition
+    return choice.population or sel.population, definition
+
+
+def _choose(trial: str, trows: pd.DataFrame, sel: Selection, log: list[str], sources: pd.DataFrame,
+            usable=usable_hr, what: str = "HR with its CI and CI level") -> pd.DataFrame | None:
+    """One analysis, population and source of a trial, among rows passing `usable` (HRs here; counts in binomial.py)."""
+    choice = sel.trials.get(trial, TrialChoice())
+    population, definition = trial_population_and_definition(trial, sel)
+    rows = trows[trows["population"] == population]
+    if rows.empty:
+        msg = (f"{trial}: no rows for population '{population}' (has: {', '.join(sorted(set(trows['population'])))}); "
+               f"not included. To include it, set [data.trials.{trial}] population")
+        warnings.warn(msg, EvidenceWarning, stacklevel=3)
+        log.append(msg)
+        return None
+    if definition is not None:
+        rows = rows[rows["outcome_definition"] == definition]
+        if rows.empty:
+            msg = f"{trial}: no rows with outcome_definition '{definition}'; not included"
+            warnings.warn(msg, EvidenceWarning, stacklevel=3)
+            log.append(msg)
+            return None
+    elif rows["outcome_definition"].nunique() > 1:
+        raise NetworkDataError(
+            f"{trial} reports {sel.outcome} under several definitions {sorted(set(rows['outcome_definition']))}; "
+            f"choose one with [data] outcome_definition or [data.trials.{trial}] outcome_definition")
+    with_hr = rows[usable(rows)]
+    if with_hr.empty:
+        msg = f"{trial}: no {what} for {sel.outcome} in population '{population}'; not included"
+        log.append(msg)
+        return None
+    analyses = with_hr.groupby("analysis")["data_cut"].max()  # sources of one analysis may omit its date
+    if choice.analysis is not None:
+        if choice.analysis not in analyses.index:
+            raise NetworkDataError(f"[data.trials.{trial}] analysis = '{choice.analysis}' has no {what} for "
+                                   f"{sel.outcome}/{population}; available: {', '.join(analyses.index)}")
+        analysis, why = choice.analysis, "chosen in config"
+    elif len(analyses) == 1:
+        analysis, why = analyses.index[0], "the only analysis"
+    else:
+        dated = analyses[analyses != ""].sort_values()
+        if dated.empty or (dated == dated.iloc[-1]).sum() > 1:
+            raise NetworkDataError(f"{trial} has several analyses for {sel.outcome} ({', '.join(analyses.index)}) and the "
+                                   f"latest cannot be told by data_cut; choose one with [data.trials.{trial}] analysis")
+        analysis, why = dated.index[-1], f"latest data cut ({dated.iloc[-1]})"
+        undated = sorted(analyses.index[analyses == ""])
+        if undated:
+            why += f"; undated analyses {', '.join(undated)} were not considered: name one in the config to use it"
+    rows = rows[rows["analysis"] == analysis]
+    ranked = (rows[usable(rows)][["source_id"]].drop_duplicates()
+              .merge(sources[["source_id", "kind"]], on="source_id"))
+    if choice.source is not None:
+        if choice.source not in set(ranked["source_id"]):
+            raise NetworkDataError(f"[data.trials.{trial}] source = '{choice.source}' reports no {what} for analysis "
+                                   f"'{analysis}'; sources available: {', '.join(ranked['source_id'])}")
+        source = choice.source
+    else:
+        ranked = ranked.assign(rank=ranked["kind"].map(SOURCE_RANK)).sort_values(["rank", "source_id"])
+        source = ranked["source_id"].iloc[0]
+        if len(ranked) > 1:
+            others = ", ".join(ranked["source_id"].iloc[1:])
+            why += f"; source {source} preferred over {others} (primary publications first)"
+    log.append(f"{trial}: analysis '{analysis}' ({why}), population '{population}', source {source}")
+    return rows[rows["source_id"] == source]
+
+
+def _study_contrasts(trial: str, rows: pd.DataFrame, fraction: float, path: str, log: list[str]) -> pd.DataFrame | None:
+    """Log-HRs of every arm against the trial's control arm, inverting HRs reported the other way round."""
+    controls = rows[rows["arm_role"] == "control"]
+    if len(controls) != 1:
+        raise EvidenceError(f"{trial} ({rows['analysis'].iloc[0]}) has {len(controls)} control arms; exactly one is needed "
+                            "as the reference of its contrasts", file=path, row=int(rows[ROW].min()), column="arm_role",
+                            fix="mark one arm as control and the others as experimental")
+    control = controls.iloc[0]
+    ref = control["arm"]
+    effects: dict[str, tuple[float, float, pd.Series]] = {}
+    for _, rec in rows[usable_hr(rows)].iterrows():
+        y, se = math.log(rec["hr"]), se_from_ci(rec["ci_lower"], rec["ci_upper"], rec["ci_level"])
+        if rec["comparator"] == ref:
+            arm = rec["arm"]
+        elif rec["arm"] == ref:
+            arm, y = rec["comparator"], -y  # reported as control vs experimental: invert
+        else:
+            raise EvidenceError(f"HR of {rec['arm']} vs {rec['comparator']} does not involve the control arm {ref}; "
+                                "contrasts must be against the control", file=path, row=int(rec[ROW]), column="comparator",
+                                fix=f"enter the HR against '{ref}', or mark the right arm as control")
+        if arm in effects:
+            raise EvidenceError(f"{trial}: two HRs for {arm} vs {ref}", file=path, row=int(rec[ROW]), column="hr",
+                                fix="keep one of them (one analysis, one source)")
+        effects[arm] = (y, se, rec)
+    arms_without = sorted(set(rows["arm"]) - set(effects) - {ref})
+    if arms_without:
+        log.append(f"{trial}: arms {', '.join(arms_without)} report no HR against {ref}; left out of the network")
+    ref_se = math.nan
+    if len(effects) > 1:
+        if not math.isnan(control["events"]) and control["events"] > 0:
+            ref_se = 1.0 / math.sqrt(control["events"])
+            log.append(f"{trial}: reference-arm log-hazard SE 1/sqrt({int(control['events'])} events) for the multi-arm covariance")
+        else:
+            ref_se = math.sqrt(fraction * min(se**2 for _, se, _ in effects.values()))
+            msg = (f"{trial}: the control arm's events are not reported; its log-hazard variance is assumed to be "
+                   f"{fraction:g} x the smallest contrast variance (se {ref_se:.4f}). Set [data] "
+                   "reference_variance_fraction to change this assumption")
+            warnings.warn(msg, EvidenceWarning, stacklevel=3)
+            log.append(msg)
+    def record(arm, y, se, rec):
+        return {"study": trial, "treatment": arm, "y": y, "se": se, "n": rec["n"],
+                **{c: rec[c] for c in PROVENANCE if c != "trial"}, "trial": trial}
+    out = [record(ref, math.nan, ref_se, control)]
+    arm_rows = rows.set_index("arm")
+    for arm, (y, se, rec) in effects.items():
+        out.append(record(arm, y, se, arm_rows.loc[arm] if arm in arm_rows.index else rec))
+    return pd.DataFrame(out)
+
+
