@@ -53,7 +53,7 @@ def skeleton(net: ArmNetwork) -> Network:
     rows = net.arms[[STUDY, TREATMENT]].copy()
     rows["y"] = np.where(net.is_baseline, np.nan, 0.0)
     rows["se"] = np.where(net.is_baseline, 0.5, 1.0)   # any valid covariance: only the design is used
-    sk = Network.from_contrasts(rows, reference=net.reference, outcome="log_or", source=net.source)
+    sk = Network.from_contrasts(rows, reference=net.reference, measure="OR", source=net.source)
     assert sk.treatments == net.treatments and sk.contrast_labels == tuple(net.delta_labels)
     return sk
 

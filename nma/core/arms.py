@@ -9,6 +9,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from nma.core.measures import MEASURES, Measure
 from nma.core.network import (
     Network,
     comparisons_table,
@@ -50,9 +51,8 @@ class ArmNetwork:
     arms: pd.DataFrame
     treatments: tuple[str, ...]
     contrast: Network | None = None
-    outcome: str = "log_or"
     source: str = "<memory>"
-    measure = "OR"
+    measure: Measure = MEASURES["OR"]
 
     @classmethod
     def from_data(cls, arms: pd.DataFrame, contrasts: pd.DataFrame | None = None, *, reference: str | None = None,
@@ -74,9 +74,9 @@ class ArmNetwork:
         net = None
         if contrasts is not None:
             local_ref = next(t for t in treatments if t in set(contrasts["treatment"]))
-            net = Network.from_contrasts(contrasts, reference=local_ref, outcome="log_or", source=source,
+            net = Network.from_contrasts(contrasts, reference=local_ref, measure="OR", source=source,
                                          require_connected=False)
-        return cls(arms, treatments, net, "log_or", source)
+        return cls(arms, treatments, net, source=source)
 
     # ---- structure -------------------------------------------------------------------------
     @property
@@ -169,7 +169,7 @@ class ArmNetwork:
         return np.array([pos[t] for t in self.contrast.treatments])
 
     def summary(self) -> str:
-        text = network_summary(self.contrasts, self.reference, self.outcome)
+        text = network_summary(self.contrasts, self.reference, self.measure)
         kinds = f"{len(self.arm_studies)} with arm-level counts (binomial likelihood)"
         if self.contrast is not None:
             kinds += f", {len(self.contrast.studies)} with contrast-level log-ORs (normal likelihood)"

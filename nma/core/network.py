@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from nma.core.validation import check_contrasts
+from nma.core.measures import MEASURES, Measure, measure_of
 from nma.errors import NetworkDataError
 
 
@@ -45,13 +46,14 @@ class Network:
 
     contrasts: pd.DataFrame
     treatments: tuple[str, ...]
-    outcome: str = "log_hr"
+    measure: Measure = MEASURES["HR"]
     source: str = "<memory>"
 
     @classmethod
-    def from_contrasts(cls, df: pd.DataFrame, *, reference: str | None = None, outcome: str = "log_hr",
+    def from_contrasts(cls, df: pd.DataFrame, *, measure: str | Measure = "HR", reference: str | None = None,
                        source: str = "<memory>", require_connected: bool = True) -> Network:
         """`require_connected=False` for the contrast part of a mixed network, connected only with its arm part."""
+        measure = measure_of(measure)
         df = df.reset_index(drop=True).copy()
         check_contrasts(df, source)
         treatments = ordered_treatments(df, reference, source, require_connected)
@@ -60,7 +62,7 @@ class Network:
         df = df.sort_values(["_is_ref"], ascending=False, kind="stable")
         order = {s: i for i, s in enumerate(pd.unique(df["study"]))}
         df = df.sort_values("study", key=lambda s: s.map(order), kind="stable").drop(columns="_is_ref").reset_index(drop=True)
-        net = cls(df, treatments, outcome, source)
+        net = cls(df, treatments, measure, source)
         net._check_blocks()
         return net
 
@@ -169,7 +171,7 @@ class Network:
         return self.contrasts.groupby("treatment")["study"].nunique()
 
     def summary(self) -> str:
-        return network_summary(self.contrasts, self.reference, self.outcome)
+        return network_summary(self.contrasts, self.reference, self.measure)
 
     def __repr__(self) -> str:
         return f"Network({len(self.studies)} studies, {len(self.treatments)} treatments, reference={self.reference!r})"
@@ -213,12 +215,12 @@ def comparisons_table(df: pd.DataFrame) -> pd.DataFrame:
                          for (a, b), s in rows.items()])
 
 
-def network_summary(df: pd.DataFrame, reference: str, outcome: str) -> str:
+def network_summary(df: pd.DataFrame, reference: str, measure: Measure) -> str:
     """The network in words (as multinma prints it), from any table with study and treatment columns."""
     comparisons = comparisons_table(df)
     arms = df.groupby("study", sort=False).size()
     lines = [f"A network of {len(arms)} studies ({int((arms > 2).sum())} multi-arm), {df['treatment'].nunique()} treatments, "
-             f"{len(comparisons)} direct comparisons; outcome {outcome}."]
+             f"{len(comparisons)} direct comparisons; measure: {measure.name} ({measure.code})."]
     for _, c in comparisons.iterrows():
         lines.append(f"  {c['treatment_a']} vs {c['treatment_b']}: {c['n_studies']} stud{'y' if c['n_studies'] == 1 else 'ies'} ({c['studies']})")
     lines.append(f"Reference treatment is: {reference}")
