@@ -83,7 +83,37 @@ def report_interrupt(signum: int, args) -> int:
     return 128 + signum
 
 
+def configure_process() -> None:
+    """Process-wide settings of the `nma` command, made here rather than at `import nma` (a library import must not
+    change its host's environment, warning filters or matplotlib backend). Called before anything heavy is imported."""
+    import os
+    import warnings
+
+    # One BLAS thread per process: PyMC runs one chain per core, and threaded BLAS on top of that
+    # oversubscribes the cores (measured on 2 cores: 72 s instead of 2 s for the same 2-chain fit).
+    # setdefault, so a user's own setting wins; child processes inherit it. Set before NumPy is first imported,
+    # which reads them when it loads its BLAS (nma.models.sampler also limits BLAS threads with threadpoolctl
+    # while chains fork, for callers of the Python API).
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
+    # PyTensor warns at import when pip-installed without a linkable BLAS. It falls back to NumPy's BLAS through
+    # the C-API; for the small matrices of an NMA the cost is measured in benchmarks/README.md. Not a user issue.
+    warnings.filterwarnings("ignore", message="Using NumPy C-API based implementation for BLAS functions")
+    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS installation")
+    # ArviZ 0.23 announces its 1.x refactor once per day per machine (a stamp in the user's cache), so the first
+    # import on a fresh machine, as in CI, warns and later ones do not. We pin 0.23; the notice is not about our use.
+    warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
+
+    # The command only writes figures to files: a non-interactive backend, so it runs without a display (CI, ssh)
+    # and never opens a window. After the thread settings above: importing matplotlib imports NumPy.
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
 def main(argv: list[str] | None = None) -> int:
+    configure_process()
     args = build_parser().parse_args(argv)
     try:
         with interrupt.guard():
