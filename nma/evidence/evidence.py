@@ -237,8 +237,21 @@ def _parse_hr(rec: dict, out: dict, cell) -> None:
         _check_p_against_ci(rec, hr, lower, upper, level, cell)
 
 
+#: Prefix of a p-value cell marking a one-sided p (data/README.md): 'one-sided 0.0188', 'one-sided <0.001'.
+ONE_SIDED = "one-sided"
+
+
+def _one_sided(text: str) -> tuple[bool, str]:
+    """(whether the cell is marked one-sided, the p-value as printed without the mark)."""
+    t = text.strip()
+    if t.lower().startswith(ONE_SIDED):
+        return True, t[len(ONE_SIDED):].strip()
+    return False, t
+
+
 def _parse_p(text: str, cell: Cell) -> tuple[str, float]:
-    """A p-value as printed: '0.044', '<0.001', '≤0.05'. Returns (relation, value)."""
+    """A p-value as printed: '0.044', '<0.001', '≤0.05', optionally marked 'one-sided <0.001'. Returns (relation, value)."""
+    _, text = _one_sided(text)
     t = text.replace(" ", "").replace("≤", "<=").replace("≥", ">=")
     relation = "="
     for rel in ("<=", ">=", "<", ">", "="):
@@ -255,8 +268,11 @@ def _parse_p(text: str, cell: Cell) -> tuple[str, float]:
 
 
 def _check_p_against_ci(rec: dict, hr: float, lower: float, upper: float, level: float, cell) -> None:
-    """Warn when the reported p-value cannot be reconciled with the Wald p implied by HR and CI."""
+    """Warn when the reported p-value cannot be reconciled with the Wald p implied by HR and CI. A p marked
+    one-sided is not held to the two-sided Wald p: it is compared with the one-sided one (half of it)."""
+    one_sided, printed = _one_sided(rec["p_value"])
     relation, p = _parse_p(rec["p_value"], cell("p_value"))
+    sides = 1 if one_sided else 2
     z = z_for_level(level)
     d_hr, d_lo, d_up = _rounding(rec["hr"]), _rounding(rec["ci_lower"]), _rounding(rec["ci_upper"])
     se_hi = (math.log(upper + d_up) - math.log(max(lower - d_lo, 1e-12))) / (2 * z)
@@ -264,19 +280,20 @@ def _check_p_against_ci(rec: dict, hr: float, lower: float, upper: float, level:
     effect = abs(math.log(hr))
     effect_lo = max(effect - d_hr / hr, 0.0)
     effect_hi = effect + d_hr / hr
-    p_max = 2 * stats.norm.sf(effect_lo / se_hi)
-    p_min = 2 * stats.norm.sf(effect_hi / se_lo)
+    p_max = sides * stats.norm.sf(effect_lo / se_hi)
+    p_min = sides * stats.norm.sf(effect_hi / se_lo)
     if relation == "<":
         ok = p_min < p * P_VALUE_FACTOR
     elif relation == ">":
         ok = p_max > p / P_VALUE_FACTOR
     else:
-        d_p = _rounding(rec["p_value"])
+        d_p = _rounding(printed.lstrip("=").strip())
         ok = (p + d_p) * P_VALUE_FACTOR >= p_min and (p - d_p) / P_VALUE_FACTOR <= p_max
     if not ok:
         warnings.warn(f"{cell('p_value').file}, row {cell('p_value').row}: reported p {rec['p_value']} does not match the "
-                      f"two-sided p implied by HR {rec['hr']} ({rec['ci_lower']}, {rec['ci_upper']}), which lies in "
-                      f"[{p_min:.2g}, {p_max:.2g}]; check direction, CI level and whether p is one-sided",
+                      f"{'one' if one_sided else 'two'}-sided p implied by HR {rec['hr']} ({rec['ci_lower']}, "
+                      f"{rec['ci_upper']}), which lies in [{p_min:.2g}, {p_max:.2g}]; check direction, CI level and "
+                      f"whether p is one-sided (mark it 'one-sided ...', see data/README.md)",
                       EvidenceWarning, stacklevel=4)
 
 
