@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from nma.constants import (
     ARM_ROLES,
@@ -28,6 +27,17 @@ from nma.constants import (
     SOURCE_KINDS,
     TIME_TO_EVENT,
 )
+from nma.core.ratios import (  # noqa: F401  (z_for_level, se_from_ci, the thresholds: re-exported)
+    GROSS_ASYMMETRY,
+    ONE_SIDED,
+    P_VALUE_FACTOR,
+    check_ci,
+    check_level,
+    check_p_against_ci,
+    se_from_ci,
+    z_for_level,
+)
+from nma.core.ratios import parse_p as _parse_p
 from nma.core.tables import (
     ROW,
     Cell,
@@ -50,29 +60,8 @@ NUMERIC_COLUMNS = ("n", "events", "hr", "ci_lower", "ci_upper", "ci_level", "med
 EVIDENCE_COLUMNS = KEY_COLUMNS + NUMERIC_COLUMNS + ("p_value", "comparator", "source_id", "location")
 EVIDENCE_OPTIONAL = ("note",)
 
-#: A CI whose point estimate sits further than this fraction of the log-width from the CI's log-midpoint is
-#: not a rounding artefact: HR and bounds come from different analyses, or a bound was mistyped.
-GROSS_ASYMMETRY = 0.25
-#: Reported p-values come from log-rank tests, the CI from a Cox model, so allow this factor either way.
-P_VALUE_FACTOR = 3.0
-
 #: Preference among sources reporting the same analysis: primary publications first, the design document last.
 SOURCE_RANK = {kind: i for i, kind in enumerate(SOURCE_KINDS)}
-
-
-def z_for_level(level: float) -> float:
-    """Normal quantile for a two-sided interval: 1.959964 for 0.95, 2.241403 for 0.975."""
-    return float(stats.norm.ppf((1.0 + level) / 2.0))
-
-
-def se_from_ci(lower: float, upper: float, level: float) -> float:
-    """SE of the log-HR from a CI on the HR scale: (ln U - ln L) / (2 z)."""
-    return (math.log(upper) - math.log(lower)) / (2.0 * z_for_level(level))
-
-
-def _rounding(text: str) -> float:
-    """Half a unit in the last typed decimal place: the most that reporting can have rounded away."""
-    return 0.5 * 10.0 ** (-decimals(text))
 
 
 @dataclass(frozen=True)
@@ -210,91 +199,13 @@ def _parse_hr(rec: dict, out: dict, cell) -> None:
         raise cell("comparator").error("an HR needs the arm it is compared against", fix="type the comparator arm's treatment id")
     if rec["comparator"] == rec["arm"]:
         raise cell("comparator").error("an arm cannot be compared with itself", value=rec["comparator"], fix="name the other arm")
-    if not math.isnan(level) and not 0 < level < 1:
-        hint = f"write {level / 100:g} for a {level:g}% interval" if 1 < level < 100 else "use a fraction such as 0.95"
-        raise cell("ci_level").error("CI level must be a fraction between 0 and 1", value=rec["ci_level"], fix=hint)
+    check_level(level, rec["ci_level"], cell("ci_level"))
     if math.isnan(lower):
         return  # an HR reported without its CI is kept as reported, but cannot enter a network
-    if lower >= upper:
-        raise cell("ci_lower").error(f"lower bound {rec['ci_lower']} is not below upper bound {rec['ci_upper']}",
-                                     fix="the bounds may be swapped; type the smaller bound in ci_lower")
-    if not lower <= hr <= upper:
-        raise cell("hr").error(f"HR {rec['hr']} lies outside its CI ({rec['ci_lower']}, {rec['ci_upper']})",
-                               fix="check the HR and bounds against the source; one of them is mistyped or inverted")
-    asym = math.log(hr) - 0.5 * (math.log(lower) + math.log(upper))
-    width = math.log(upper) - math.log(lower)
-    slack = _rounding(rec["hr"]) / hr + 0.5 * (_rounding(rec["ci_lower"]) / lower + _rounding(rec["ci_upper"]) / upper)
-    if abs(asym) > GROSS_ASYMMETRY * width and abs(asym) > slack:
-        raise cell("hr").error(
-            f"HR {rec['hr']} is far from the log-midpoint {math.exp(0.5 * (math.log(lower) + math.log(upper))):.3f} "
-            f"of its CI ({rec['ci_lower']}, {rec['ci_upper']}): the CI is grossly asymmetric on the log scale",
-            fix="check that HR and CI come from the same analysis and are typed correctly")
-    if abs(asym) > slack + 1e-12:
-        warnings.warn(f"{cell('hr').file}, row {cell('hr').row}: CI ({rec['ci_lower']}, {rec['ci_upper']}) is asymmetric "
-                      f"around HR {rec['hr']} on the log scale by {asym:+.4f}, more than reporting rounding allows "
-                      f"({slack:.4f}); the SE is taken from the CI width", EvidenceWarning, stacklevel=3)
+    texts = (rec["hr"], rec["ci_lower"], rec["ci_upper"])
+    check_ci(hr, lower, upper, texts, cell, code="HR", column="hr", stacklevel=3)
     if rec["p_value"] and not math.isnan(level):
-        _check_p_against_ci(rec, hr, lower, upper, level, cell)
-
-
-#: Prefix of a p-value cell marking a one-sided p (data/README.md): 'one-sided 0.0188', 'one-sided <0.001'.
-ONE_SIDED = "one-sided"
-
-
-def _one_sided(text: str) -> tuple[bool, str]:
-    """(whether the cell is marked one-sided, the p-value as printed without the mark)."""
-    t = text.strip()
-    if t.lower().startswith(ONE_SIDED):
-        return True, t[len(ONE_SIDED):].strip()
-    return False, t
-
-
-def _parse_p(text: str, cell: Cell) -> tuple[str, float]:
-    """A p-value as printed: '0.044', '<0.001', '≤0.05', optionally marked 'one-sided <0.001'. Returns (relation, value)."""
-    _, text = _one_sided(text)
-    t = text.replace(" ", "").replace("≤", "<=").replace("≥", ">=")
-    relation = "="
-    for rel in ("<=", ">=", "<", ">", "="):
-        if t.startswith(rel):
-            relation, t = rel.replace("=", "") or "=", t[len(rel):]
-            break
-    try:
-        value = float(t)
-    except ValueError:
-        raise cell.error("p-value is not a number", value=text, fix="type it as printed, e.g. 0.044 or <0.001") from None
-    if not 0 <= value <= 1:
-        raise cell.error("p-value must lie between 0 and 1", value=text, fix="type it as a probability, e.g. 0.044")
-    return relation, value
-
-
-def _check_p_against_ci(rec: dict, hr: float, lower: float, upper: float, level: float, cell) -> None:
-    """Warn when the reported p-value cannot be reconciled with the Wald p implied by HR and CI. A p marked
-    one-sided is not held to the two-sided Wald p: it is compared with the one-sided one (half of it)."""
-    one_sided, printed = _one_sided(rec["p_value"])
-    relation, p = _parse_p(rec["p_value"], cell("p_value"))
-    sides = 1 if one_sided else 2
-    z = z_for_level(level)
-    d_hr, d_lo, d_up = _rounding(rec["hr"]), _rounding(rec["ci_lower"]), _rounding(rec["ci_upper"])
-    se_hi = (math.log(upper + d_up) - math.log(max(lower - d_lo, 1e-12))) / (2 * z)
-    se_lo = max((math.log(upper - d_up) - math.log(lower + d_lo)) / (2 * z), 1e-12) if upper - d_up > lower + d_lo else 1e-12
-    effect = abs(math.log(hr))
-    effect_lo = max(effect - d_hr / hr, 0.0)
-    effect_hi = effect + d_hr / hr
-    p_max = sides * stats.norm.sf(effect_lo / se_hi)
-    p_min = sides * stats.norm.sf(effect_hi / se_lo)
-    if relation == "<":
-        ok = p_min < p * P_VALUE_FACTOR
-    elif relation == ">":
-        ok = p_max > p / P_VALUE_FACTOR
-    else:
-        d_p = _rounding(printed.lstrip("=").strip())
-        ok = (p + d_p) * P_VALUE_FACTOR >= p_min and (p - d_p) / P_VALUE_FACTOR <= p_max
-    if not ok:
-        warnings.warn(f"{cell('p_value').file}, row {cell('p_value').row}: reported p {rec['p_value']} does not match the "
-                      f"{'one' if one_sided else 'two'}-sided p implied by HR {rec['hr']} ({rec['ci_lower']}, "
-                      f"{rec['ci_upper']}), which lies in [{p_min:.2g}, {p_max:.2g}]; check direction, CI level and "
-                      f"whether p is one-sided (mark it 'one-sided ...', see data/README.md)",
-                      EvidenceWarning, stacklevel=4)
+        check_p_against_ci(rec["p_value"], hr, lower, upper, level, texts, cell, code="HR", stacklevel=3)
 
 
 GROUP = ("trial", "analysis", "outcome", "outcome_definition", "population", "source_id")

@@ -23,15 +23,16 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from nma.core.ratios import (
+    DEFAULT_REFERENCE_VARIANCE_FRACTION,
+    reference_arm_se,
+    se_from_ci,
+)
 from nma.core.tables import ROW
 from nma.core.validation import PROVENANCE
 from nma.errors import EvidenceError, EvidenceWarning, NetworkDataError
-from nma.evidence.evidence import SOURCE_RANK, Evidence, se_from_ci, usable_hr
+from nma.evidence.evidence import SOURCE_RANK, Evidence, usable_hr
 from nma.evidence.nodes import NodeGrouping, apply_grouping, check_grouping
-
-#: Default assumption when a multi-arm trial does not report the reference arm's events: its log-hazard
-#: variance is this fraction of the smallest contrast variance (exactly 1/2 when the two arms have equal events).
-DEFAULT_REFERENCE_VARIANCE_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -209,13 +210,11 @@ def _study_contrasts(trial: str, rows: pd.DataFrame, fraction: float, path: str,
     arms_without = sorted(set(rows["arm"]) - set(effects) - {ref})
     if arms_without:
         log.append(f"{trial}: arms {', '.join(arms_without)} report no HR against {ref}; left out of the network")
-    ref_se = math.nan
+    ref_se, assumed = reference_arm_se([se for _, se, _ in effects.values()], control["events"], fraction)
     if len(effects) > 1:
-        if not math.isnan(control["events"]) and control["events"] > 0:
-            ref_se = 1.0 / math.sqrt(control["events"])
+        if not assumed:
             log.append(f"{trial}: reference-arm log-hazard SE 1/sqrt({int(control['events'])} events) for the multi-arm covariance")
         else:
-            ref_se = math.sqrt(fraction * min(se**2 for _, se, _ in effects.values()))
             msg = (f"{trial}: the control arm's events are not reported; its log-hazard variance is assumed to be "
                    f"{fraction:g} x the smallest contrast variance (se {ref_se:.4f}). Set [data] "
                    "reference_variance_fraction to change this assumption")
