@@ -72,7 +72,7 @@ def test_latest_cut_and_primary_source_by_default(tmp_path):
     t1 = sel.contrasts[(sel.contrasts["study"] == "T1") & sel.contrasts["y"].notna()].iloc[0]
     assert (t1["analysis"], t1["source_id"]) == ("final", "s1")
     assert t1["y"] == pytest.approx(math.log(0.69))
-    assert any("latest data cut (2023-05)" in line and "s1 preferred over doc" in line for line in sel.log)
+    assert any("latest in the order of analyses: final (final)" in line and "s1 preferred over doc" in line for line in sel.log)
 
 
 def test_config_can_choose_cut_and_source(tmp_path):

@@ -31,6 +31,7 @@ from nma.core.ratios import (
 from nma.core.tables import ROW
 from nma.core.validation import PROVENANCE
 from nma.errors import EvidenceError, EvidenceWarning, NetworkDataError
+from nma.evidence.analysis_order import analysis_rank, known_labels_hint
 from nma.evidence.evidence import SOURCE_RANK, Evidence, usable_hr
 from nma.evidence.nodes import NodeGrouping, apply_grouping, check_grouping
 
@@ -101,6 +102,13 @@ def chosen_trials(evidence: Evidence, selection: Selection, log: list[str], usab
                                    f"{selection.setting}/{selection.outcome} rows; trials available: "
                                    f"{', '.join(sorted(set(pool['trial'])))}. Fix: correct the trial name, or remove it "
                                    "from the config")
+    for rec in pool.drop_duplicates("analysis").to_dict("records"):   # every label must have its place in the order
+        if analysis_rank(rec["analysis"]) is None:
+            raise EvidenceError(f"analysis label '{rec['analysis']}' ({rec['trial']}) has no place in the order of analyses "
+                                "(primary < interim 1 < interim 2 < updated / N-year < final < long-term)",
+                                file=evidence.path, row=int(rec[ROW]), column="analysis",
+                                fix=f"use a known label ({known_labels_hint()}), or add it to nma/evidence/analysis_order.py "
+                                    "and data/README.md")
     out = []
     for trial, trows in pool.groupby("trial", sort=True):
         if trial in selection.exclude_trials or (selection.include_trials and trial not in selection.include_trials):
@@ -157,14 +165,7 @@ def _choose(trial: str, trows: pd.DataFrame, sel: Selection, log: list[str], sou
     elif len(analyses) == 1:
         analysis, why = analyses.index[0], "the only analysis"
     else:
-        dated = analyses[analyses != ""].sort_values()
-        if dated.empty or (dated == dated.iloc[-1]).sum() > 1:
-            raise NetworkDataError(f"{trial} has several analyses for {sel.outcome} ({', '.join(analyses.index)}) and the "
-                                   f"latest cannot be told by data_cut; choose one with [data.trials.{trial}] analysis")
-        analysis, why = dated.index[-1], f"latest data cut ({dated.iloc[-1]})"
-        undated = sorted(analyses.index[analyses == ""])
-        if undated:
-            why += f"; undated analyses {', '.join(undated)} were not considered: name one in the config to use it"
+        analysis, why = _latest_analysis(trial, analyses, sel.outcome, log)
     rows = rows[rows["analysis"] == analysis]
     ranked = (rows[usable(rows)][["source_id"]].drop_duplicates()
               .merge(sources[["source_id", "kind"]], on="source_id"))
@@ -181,6 +182,46 @@ def _choose(trial: str, trows: pd.DataFrame, sel: Selection, log: list[str], sou
             why += f"; source {source} preferred over {others} (primary publications first)"
     log.append(f"{trial}: analysis '{analysis}' ({why}), population '{population}', source {source}")
     return rows[rows["source_id"] == source]
+
+
+def _latest_analysis(trial: str, cuts: pd.Series, outcome: str, log: list[str]) -> tuple[str, str]:
+    """The latest of a trial's analyses in the order of analyses (nma/evidence/analysis_order.py), whether or not a
+    data cut is printed; within a stage, the follow-up in the label, then the data cut where both are dated.
+    `cuts`: data_cut by analysis label ("" when undated). Returns (analysis, why) for the selection log."""
+    ranks = {a: analysis_rank(a) for a in cuts.index}
+    ordered = sorted((r for r in ranks.values() if r.stage is not None), key=lambda r: r.stage, reverse=True)
+    unordered = sorted(a for a, r in ranks.items() if r.stage is None)
+    ask = f"choose one with [data.trials.{trial}] analysis"
+    if not ordered:
+        raise NetworkDataError(f"{trial} has several analyses for {outcome} ({', '.join(cuts.index)}), none with a place in "
+                               f"the order of analyses; {ask}")
+    top = [r for r in ordered if r.stage == ordered[0].stage]
+    if len(top) == 1:
+        chosen, within = top[0], ""
+    elif all(r.years is not None for r in top) and len({r.years for r in top}) == len(top):
+        chosen, within = max(top, key=lambda r: r.years), "; within its stage, the longest follow-up in the label"
+    elif all(cuts[r.label] for r in top) and len({cuts[r.label] for r in top}) == len(top):
+        chosen, within = max(top, key=lambda r: cuts[r.label]), "; within its stage, the latest data cut"
+    else:
+        raise NetworkDataError(f"{trial} has several analyses for {outcome} in the same stage of the order of analyses "
+                               f"({', '.join(r.describe() for r in top)}) and neither their labels nor their data cuts "
+                               f"tell which is later; {ask}")
+    earlier = [r for r in ordered if r is not chosen]
+    why = f"latest in the order of analyses: {chosen.describe()}"
+    if earlier:
+        why += f", after {', '.join(r.describe() for r in earlier)}"
+    why += within
+    if not cuts[chosen.label] and any(cuts[r.label] for r in earlier):
+        why += "; it has no data cut printed, the order decides, not the date"
+    if unordered:
+        why += f"; not ordered, so not considered (name one in the config to use it): {', '.join(unordered)}"
+    later_dated = [r for r in earlier if cuts[r.label] and cuts[chosen.label] and cuts[r.label] > cuts[chosen.label]]
+    if later_dated:
+        msg = (f"{trial}: analysis '{chosen.label}' ({cuts[chosen.label]}) is latest in the order of analyses but "
+               f"{', '.join(f'{r.label} ({cuts[r.label]})' for r in later_dated)} has a later data cut; check the labels")
+        warnings.warn(msg, EvidenceWarning, stacklevel=4)
+        log.append(msg)
+    return chosen.label, why
 
 
 def _study_contrasts(trial: str, rows: pd.DataFrame, fraction: float, path: str, log: list[str]) -> pd.DataFrame | None:
