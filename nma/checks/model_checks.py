@@ -5,7 +5,6 @@ versus consistency, and heterogeneity-prior sensitivity. One call from `nma run`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
@@ -16,7 +15,6 @@ from nma.core.network import Network
 from nma.models.exact import fit_exact
 from nma.models.spec import ModelSpec
 from nma.posterior.summaries import probs_for
-from nma.reporting import plots
 
 #: Said instead of a node-split table when the config switches it off.
 NODESPLIT_OFF = "switched off in the config ([model] nodesplit = false)"
@@ -46,18 +44,6 @@ class ModelChecks:
         if self.sensitivity is not None:
             out["sensitivity.csv"] = self.sensitivity
         return out
-
-    def figures(self, folder: Path, labels: dict[str, str] | None = None) -> dict[str, Path]:
-        images = {}
-        if self.nodesplit is not None:
-            images["node-splitting"] = plots.nodesplit_forest(self.nodesplit, folder / "nodesplit", self.measure,
-                                                              labels=labels)
-        if self.ume is not None:
-            images["dev-dev (consistency vs UME)"] = plots.devdev_plot(self.ume, folder / "devdev")
-        if self.sensitivity is not None:
-            images["heterogeneity prior sensitivity"] = plots.sensitivity_forest(self.sensitivity, folder / "sensitivity",
-                                                                                 self.measure, labels=labels)
-        return images
 
 
 def model_checks(network: Network, spec: ModelSpec, seed: int, n_draws: int, nodesplit: bool = True) -> ModelChecks:

@@ -143,13 +143,16 @@ class Deliverables:
         frame.to_csv(path, index=False, lineterminator="\n")
 
     def _figures(self, folder: Path, long: pd.DataFrame) -> dict[str, Path]:
+        """Every figure of the report, saved in `folder` (PNG + SVG); the report's caption -> PNG path."""
         folder.mkdir()
         meta = self.treatments_meta.set_index("id") if len(self.treatments_meta) else pd.DataFrame()
         labels = {t: meta.loc[t, "label"] for t in self.network.treatments if t in meta.index} if len(meta) else {}
         dual = {t: bool(meta.loc[t, "dual_blockade"]) for t in self.network.treatments if t in meta.index} if len(meta) else {}
-        images = {"network": plots.network_plot(self.network.contrasts, labels, dual, folder / "network"),
-                  "forest": plots.forest_plot(self.rel, self.network.reference, folder / "forest", self.spec.measure, fixed=self.fixed,
-                                              labels=labels)}
+        measure = self.spec.measure
+        save = plots.save_figure
+        images = {"network": save(plots.network_plot(self.network.contrasts, labels, dual), folder / "network"),
+                  "forest": save(plots.forest_plot(self.rel, self.network.reference, measure, fixed=self.fixed,
+                                                   labels=labels), folder / "forest")}
         for comp in self.cfg.forest_comparators:
             if comp not in self.network.treatments:
                 from nma.errors import ConfigError
@@ -157,19 +160,21 @@ class Deliverables:
                 raise ConfigError(f"{self.cfg.path}: [model] forest_comparators names '{comp}', which is not in the "
                                   f"network ({', '.join(self.network.treatments)})")
             if comp != self.network.reference:
-                images[f"forest versus {comp}"] = plots.forest_plot(self.rel, comp, folder / f"forest_vs_{comp}", self.spec.measure,
-                                                                    labels=labels)
-        images["rankogram"], images["cumulative rankogram"] = plots.rankograms(
-            self.rank_table, folder / "rankogram", folder / "rankogram_cumulative")
-        images["league heatmap"] = plots.league_heatmap(long, self.order, folder / "league_heatmap", self.spec.measure)
+                images[f"forest versus {comp}"] = save(plots.forest_plot(self.rel, comp, measure, labels=labels),
+                                                       folder / f"forest_vs_{comp}")
+        images["rankogram"] = save(plots.rankogram(self.rank_table), folder / "rankogram")
+        images["cumulative rankogram"] = save(plots.rankogram(self.rank_table, cumulative=True),
+                                              folder / "rankogram_cumulative")
+        images["league heatmap"] = save(plots.league_heatmap(long, self.order, measure), folder / "league_heatmap")
         if self.tau_draws is not None:
-            images["tau prior and posterior"] = plots.tau_plot(self.tau_draws, self.spec.tau_prior, folder / "tau",
-                                                                    self.spec.measure)
+            images["tau prior and posterior"] = save(plots.tau_plot(self.tau_draws, self.spec.tau_prior, measure),
+                                                     folder / "tau")
         if self.checks is not None:
-            images.update(self.checks.figures(folder, labels))
+            images.update(plots.check_figures(self.checks, folder, labels))
         if self.engine == "mcmc":
             names = ["d"] + (["tau"] if self.tau_draws is not None else [])
-            images["trace"], images["rank plot"] = plots.arviz_plots(self.idata, names, folder / "trace", folder / "rank")
+            images["trace"] = save(plots.trace_plot(self.idata, names), folder / "trace")
+            images["rank plot"] = save(plots.rank_plot(self.idata, names), folder / "rank")
         return images
 
     def _check_tables(self) -> dict:

@@ -1,37 +1,119 @@
-"""Figures a committee can read: network, forest, rankograms, league heatmap, tau, and ArviZ diagnostics.
+"""Figures a committee can read: network, forest, rankograms, league heatmap, tau, node-split, dev-dev, sensitivity
+and ArviZ diagnostics.
 
-Each figure is saved as PNG and SVG; functions return the PNG path.
+Every plot function returns a matplotlib Figure and takes ``ax=None``: given an Axes it draws into it (and returns
+its figure), else it makes a new figure of a size that suits the plot. Figures are made without pyplot, so nothing
+is registered globally and nothing opens a window; `save_figure` writes one as PNG and SVG (deterministic metadata)
+and closes it. A plot with two views is two functions (`rankogram(cumulative=...)`; `trace_plot`, `rank_plot`).
+
+Effect axes follow the measure (a `nma.core.measures.Measure` or its code, "HR", "MD"): a ratio measure is drawn on
+a log axis labelled "HR ... (log scale)" with the null line at 1; a difference measure on a linear axis labelled
+"MD ..." with the null line at 0. Summary tables hold `median`, `lower`, `upper` on the model scale; the plots
+show `measure.to_shown(...)` of them (exp for ratios, as they are for differences).
+
+Importing this module changes no global state: the font size is applied per figure and the SVG settings per save,
+through `matplotlib.rc_context`.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import textwrap
 from pathlib import Path
 
 import matplotlib
 import matplotlib.ticker
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import networkx as nx  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from nma.core.measures import Measure, measure_of
 
-plt.rcParams.update({"font.size": 11, "svg.hashsalt": "nma", "svg.fonttype": "none"})
+#: Applied while a figure is drawn: text sizes are fixed when text is created.
+STYLE = {"font.size": 11}
+#: Applied while a figure is saved: a fixed salt makes SVG element ids (and so the file) reproducible, and text stays
+#: text (searchable, no embedded glyph paths).
+SVG_STYLE = {"svg.hashsalt": "nma", "svg.fonttype": "none"}
+
+#: Node-split and sensitivity intervals span more than the network's (single-trial direct estimates).
+WIDE_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+RATIO_TICKS = (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20)
 
 
-def _save(fig, path: Path) -> Path:
-    fig.savefig(path.with_suffix(".png"), dpi=130, bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(path.with_suffix(".svg"), bbox_inches="tight", metadata={"Date": None, "Creator": None})
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Write `fig` as `path`.png (130 dpi) and `path`.svg, without dates or software versions in them (the same
+    figure gives the same bytes), close it, and return the PNG path. Any suffix of `path` is replaced."""
+    path = Path(path)
+    with matplotlib.rc_context(SVG_STYLE):
+        fig.savefig(path.with_suffix(".png"), dpi=130, bbox_inches="tight", metadata={"Software": None})
+        fig.savefig(path.with_suffix(".svg"), bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    import matplotlib.pyplot as plt   # ArviZ's figures are pyplot's; closing frees them (a no-op for the others)
+
     plt.close(fig)
     return path.with_suffix(".png")
 
 
-def network_plot(contrasts: pd.DataFrame, labels: dict[str, str], dual: dict[str, bool], path: Path) -> Path:
+def _styled(draw):
+    """Draw under STYLE, and create the lazily made tick labels before leaving it, so they get STYLE's size too."""
+    signature = inspect.signature(draw)
+
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs).arguments
+        given = [a for a in np.ravel(np.asarray(bound.get("ax", bound.get("axes")), dtype=object)) if a is not None]
+        before = {a for g in given for a in g.figure.axes}
+        with matplotlib.rc_context(STYLE):
+            fig = draw(*args, **kwargs)
+            for a in fig.axes:   # ours: the new figure's, or the given axes and any this plot added (a colour bar)
+                if a not in before or any(a is g for g in given):
+                    for axis in (a.xaxis, a.yaxis):
+                        axis.get_major_ticks()
+                        axis.get_minor_ticks()
+        return fig
+    return wrapper
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax
+    fig = Figure(figsize=figsize)
+    return fig, fig.add_subplot()
+
+
+def _effect_axis(ax: Axes, measure: Measure, ticks: tuple[float, ...] = RATIO_TICKS) -> None:
+    """The x axis of an effect: a dashed line at no effect; for a ratio, a log scale with plain tick labels."""
+    ax.axvline(measure.null, color="grey", ls="--")
+    if measure.is_ratio:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        lo, hi = ax.get_xlim()
+        ax.set_xticks([t for t in ticks if lo <= t <= hi])
+
+
+def _scale_note(measure: Measure) -> str:
+    return "; log scale" if measure.is_ratio else ""
+
+
+def _shown(measure: Measure, rows: pd.DataFrame, prefix: str = "") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """median, lower, upper of `rows` on the shown scale (from the model-scale columns)."""
+    return tuple(np.asarray(measure.to_shown(rows[f"{prefix}{c}"].to_numpy(float))) for c in ("median", "lower", "upper"))
+
+
+@_styled
+def network_plot(contrasts: pd.DataFrame, labels: dict[str, str] | None = None, dual: dict[str, bool] | None = None,
+                 ax: Axes | None = None) -> Figure:
     """Node size ~ patients randomised, edge width ~ number of trials, edges labelled with trial names.
 
-    Kamada-Kawai places linked treatments near each other (fewer crossings than a circle; deterministic),
-    and labels sit beside their node on a white box so a printed page stays readable."""
+    `contrasts` has one row per arm (study, treatment, and n if known); `dual` marks dual HER2 blockade regimens,
+    drawn orange (the subtitle says so only when there is one). Kamada-Kawai places linked treatments near each
+    other (fewer crossings than a circle; deterministic), and labels sit beside their node on a white box so a
+    printed page stays readable."""
+    import networkx as nx
+
+    labels, dual = labels or {}, dual or {}
     g = nx.Graph()
     n = contrasts.groupby("treatment")["n"].sum(min_count=1) if "n" in contrasts else pd.Series(dtype=float)
     for t in contrasts["treatment"].unique():
@@ -48,8 +130,7 @@ def network_plot(contrasts: pd.DataFrame, labels: dict[str, str], dual: dict[str
     sizes = np.array([float(n.get(t, np.nan)) if t in n else np.nan for t in g.nodes])
     sizes = np.where(np.isfinite(sizes), sizes, np.nanmedian(sizes) if np.isfinite(sizes).any() else 1.0)
     sizes = 250 + 1500 * sizes / sizes.max()
-    big = len(g) > 5
-    fig, ax = plt.subplots(figsize=(11, 8) if big else (8, 5.5))
+    fig, ax = _axes(ax, (11, 8) if len(g) > 5 else (8, 5.5))
     widths = [1.5 * len(d["studies"]) + 0.5 for _, _, d in g.edges(data=True)]
     nx.draw_networkx_edges(g, pos, ax=ax, width=widths, edge_color="#9a9a9a")
     colours = ["#d95f02" if dual.get(t, False) else "#1b9e77" for t in g.nodes]
@@ -66,62 +147,74 @@ def network_plot(contrasts: pd.DataFrame, labels: dict[str, str], dual: dict[str
     nx.draw_networkx_edge_labels(g, pos, ax=ax, font_size=7.5, rotate=False, font_color="#333333",
                                  edge_labels={(a, b): "\n".join(d["studies"]) for a, b, d in g.edges(data=True)},
                                  bbox={**box, "alpha": 0.7})
-    ax.set_title("Treatment network\norange: dual HER2 blockade; node area ~ patients randomised; edge width ~ trials",
-                 fontsize=10)
+    legend = "node area ~ patients randomised; edge width ~ trials"
+    if any(dual.get(t, False) for t in g.nodes):
+        legend = "orange: dual HER2 blockade; " + legend
+    ax.set_title(f"Treatment network\n{legend}", fontsize=10)
     ax.axis("off")
     ax.margins(0.18, 0.2)
-    return _save(fig, path)
+    return fig
 
 
-def forest_plot(rel: pd.DataFrame, comparator: str, path: Path, measure: str = "HR", fixed: pd.DataFrame | None = None,
-                labels: dict[str, str] | None = None) -> Path:
-    """Every treatment versus `comparator` on a log axis, with the fixed-effect result beside it if given."""
+@_styled
+def forest_plot(rel: pd.DataFrame, comparator: str, measure: str | Measure, fixed: pd.DataFrame | None = None,
+                labels: dict[str, str] | None = None, ax: Axes | None = None) -> Figure:
+    """Every treatment versus `comparator` (median and 95% CrI; the predictive interval when `rel` has it), with the
+    fixed-effect result beside it if given. `rel`, `fixed`: relative-effect tables (treatment, comparator, median,
+    lower, upper, optionally pred_lower, pred_upper) on the model scale."""
+    measure = measure_of(measure)
     labels = labels or {}
     rows = rel[rel["comparator"] == comparator].reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.5))
+    fig, ax = _axes(ax, (7, 0.6 * len(rows) + 1.5))
     y = np.arange(len(rows))[::-1]
-    ax.errorbar(rows["exp_median"], y, xerr=[rows["exp_median"] - rows["exp_lower"], rows["exp_upper"] - rows["exp_median"]],
-                fmt="s", color="black", capsize=3, label="network estimate (95% CrI)")
-    if "exp_pred_lower" in rows:
-        ax.hlines(y + 0.2, rows["exp_pred_lower"], rows["exp_pred_upper"], color="grey", lw=1.5,
+    med, lo, hi = _shown(measure, rows)
+    ax.errorbar(med, y, xerr=[med - lo, hi - med], fmt="s", color="black", capsize=3, label="network estimate (95% CrI)")
+    if "pred_lower" in rows:
+        ax.hlines(y + 0.2, measure.to_shown(rows["pred_lower"].to_numpy(float)),
+                  measure.to_shown(rows["pred_upper"].to_numpy(float)), color="grey", lw=1.5,
                   label="95% predictive interval (new trial)")
     if fixed is not None:
         f = fixed[fixed["comparator"] == comparator].set_index("treatment").loc[rows["treatment"]]
-        ax.errorbar(f["exp_median"], y - 0.25, xerr=[f["exp_median"] - f["exp_lower"], f["exp_upper"] - f["exp_median"]],
-                    fmt="o", color="#1f78b4", capsize=3, label="fixed effect")
-    _log_hr_axis(ax)
+        fmed, flo, fhi = _shown(measure, f)
+        ax.errorbar(fmed, y - 0.25, xerr=[fmed - flo, fhi - fmed], fmt="o", color="#1f78b4", capsize=3, label="fixed effect")
+    _effect_axis(ax, measure)
     ax.set_ylim(-0.75, len(rows) - 0.25)
     ax.set_yticks(y, [labels.get(t, t) for t in rows["treatment"]])
-    ax.set_xlabel(f"{measure} versus {labels.get(comparator, comparator)} (log scale)")
+    scale = " (log scale)" if measure.is_ratio else ""
+    ax.set_xlabel(f"{measure.code} versus {labels.get(comparator, comparator)}{scale}")
     ax.legend(loc="best", fontsize=8)
-    return _save(fig, path)
+    return fig
 
 
-def rankograms(rank_table: pd.DataFrame, path_rank: Path, path_cum: Path) -> tuple[Path, Path]:
+@_styled
+def rankogram(rank_table: pd.DataFrame, cumulative: bool = False, ax: Axes | None = None) -> Figure:
+    """P(rank = k) per treatment, or with `cumulative` P(rank <= k); `rank_table` has treatment, sucra and
+    p_rank_1 ... p_rank_T (as ranks.csv)."""
     cols = [c for c in rank_table.columns if c.startswith("p_rank_")]
     k = np.arange(1, len(cols) + 1)
-    out = []
-    for cumulative, path in ((False, path_rank), (True, path_cum)):
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for _, r in rank_table.iterrows():
-            p = r[cols].to_numpy(float)
-            ax.plot(k, np.cumsum(p) if cumulative else p, marker="o", label=f"{r['treatment']} (SUCRA {r['sucra']:.2f})")
-        ax.set_xticks(k)
-        ax.set_xlabel("rank (1 = best)")
-        ax.set_ylabel("P(rank <= k)" if cumulative else "P(rank = k)")
-        ax.set_ylim(-0.02, 1.02)
-        ax.legend(fontsize=8)
-        ax.set_title("Cumulative rankogram" if cumulative else "Rankogram")
-        out.append(_save(fig, path))
-    return out[0], out[1]
+    fig, ax = _axes(ax, (7, 4.5))
+    for _, r in rank_table.iterrows():
+        p = r[cols].to_numpy(float)
+        ax.plot(k, np.cumsum(p) if cumulative else p, marker="o", label=f"{r['treatment']} (SUCRA {r['sucra']:.2f})")
+    ax.set_xticks(k)
+    ax.set_xlabel("rank (1 = best)")
+    ax.set_ylabel("P(rank <= k)" if cumulative else "P(rank = k)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+    ax.set_title("Cumulative rankogram" if cumulative else "Rankogram")
+    return fig
 
 
-def league_heatmap(long: pd.DataFrame, order: list[str], path: Path, measure: str = "HR") -> Path:
+@_styled
+def league_heatmap(long: pd.DataFrame, order: list[str], measure: str | Measure, ax: Axes | None = None) -> Figure:
+    """Median of row versus column for every pair, coloured by effect size (log scale for a ratio, centred on no
+    effect). `long`: row, column, median on the SHOWN scale (the ratio for HR), as `league.league_long` gives."""
+    measure = measure_of(measure)
     m = long.pivot(index="row", columns="column", values="median").reindex(index=order, columns=order)
-    logm = np.log(m.to_numpy(float))
-    lim = np.nanmax(np.abs(logm)) if np.isfinite(logm).any() else 1.0
-    fig, ax = plt.subplots(figsize=(1.1 * len(order) + 2.5, 1.0 * len(order) + 1.5))
-    im = ax.imshow(logm, cmap="RdBu", vmin=-lim, vmax=lim)
+    colour = np.asarray(measure.from_shown(m.to_numpy(float)))
+    lim = np.nanmax(np.abs(colour)) if np.isfinite(colour).any() else 1.0
+    fig, ax = _axes(ax, (1.1 * len(order) + 2.5, 1.0 * len(order) + 1.5))
+    im = ax.imshow(colour, cmap="RdBu", vmin=-lim, vmax=lim)
     for i in range(len(order)):
         for j in range(len(order)):
             if i != j:
@@ -130,79 +223,80 @@ def league_heatmap(long: pd.DataFrame, order: list[str], path: Path, measure: st
     ax.set_yticks(range(len(order)), order)
     ax.set_xlabel("column treatment")
     ax.set_ylabel("row treatment")
-    fig.colorbar(im, ax=ax, label=f"log {measure}, row vs column")
-    ax.set_title(f"{measure} of row vs column (median)")
-    return _save(fig, path)
+    fig.colorbar(im, ax=ax, label=f"{'log ' if measure.is_ratio else ''}{measure.code}, row vs column")
+    ax.set_title(f"{measure.code} of row vs column (median)")
+    return fig
 
 
-def tau_plot(tau_draws: np.ndarray, prior, path: Path, measure: str = "HR") -> Path:
-    fig, ax = plt.subplots(figsize=(7, 4))
+@_styled
+def tau_plot(tau_draws: np.ndarray, prior, measure: str | Measure, ax: Axes | None = None) -> Figure:
+    """Posterior draws of tau (histogram) against the prior's density (`prior.logpdf`, labelled `prior.text`)."""
+    measure = measure_of(measure)
+    fig, ax = _axes(ax, (7, 4))
     hi = float(np.quantile(tau_draws, 0.995)) * 1.2
     ax.hist(tau_draws, bins=60, range=(0, hi), density=True, alpha=0.6, label="posterior")
     grid = np.linspace(1e-4, hi, 400)
     ax.plot(grid, np.exp(prior.logpdf(grid)), color="black", label=f"prior: {prior.text}")
-    ax.set_xlabel(f"tau (between-trial SD of the log-{measure})")
+    ax.set_xlabel(f"tau (between-trial SD of the {measure.model_label})")
     ax.set_ylabel("density")
     ax.legend()
-    return _save(fig, path)
+    return fig
 
 
-def arviz_plots(idata, var_names: list[str], path_trace: Path, path_rank: Path) -> tuple[Path, Path]:
+@_styled
+def trace_plot(idata, var_names: list[str], axes: np.ndarray | None = None) -> Figure:
+    """ArviZ trace plot (density and trace per variable, chains overlaid); `axes`: a (len(var_names), 2) array."""
     import arviz as az
 
-    axes = az.plot_trace(idata, var_names=var_names, compact=True)
-    trace = _save(np.ravel(axes)[0].figure, path_trace)
-    axes = az.plot_rank(idata, var_names=var_names)
-    rank = _save(np.ravel(axes)[0].figure, path_rank)
-    return trace, rank
+    return np.ravel(az.plot_trace(idata, var_names=var_names, compact=True, axes=axes))[0].figure
 
 
-#: Node-split and sensitivity intervals span more than the network's (single-trial direct estimates).
-WIDE_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+@_styled
+def rank_plot(idata, var_names: list[str], axes: np.ndarray | Axes | None = None) -> Figure:
+    """ArviZ rank plot (uniform ranks across chains when they mix); `axes`: one Axes per variable and coordinate."""
+    import arviz as az
+
+    return np.ravel(az.plot_rank(idata, var_names=var_names, ax=axes))[0].figure
 
 
-def _log_hr_axis(ax, ticks: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20)) -> None:
-    """Ratio axis: log scale, plain tick labels, a dashed line at no effect."""
-    ax.axvline(1.0, color="grey", ls="--")
-    ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    lo, hi = ax.get_xlim()
-    ax.set_xticks([t for t in ticks if lo <= t <= hi])
-
-
-def nodesplit_forest(table: pd.DataFrame, path: Path, measure: str = "HR", labels: dict[str, str] | None = None) -> Path:
-    """Direct, indirect and network estimate of each split comparison, with the inconsistency p-value."""
+@_styled
+def nodesplit_forest(table: pd.DataFrame, measure: str | Measure, labels: dict[str, str] | None = None,
+                     ax: Axes | None = None) -> Figure:
+    """Direct, indirect and network estimate of each split comparison, with the inconsistency p-value. `table`: as
+    nodesplit.csv (treatment, comparator, estimate, median, lower, upper on the model scale, p_value)."""
+    measure = measure_of(measure)
     labels = labels or {}
     est = table[table["estimate"].isin(["direct", "indirect", "network"])]
     comps = list(dict.fromkeys(zip(est["treatment"], est["comparator"])))
     style = {"direct": ("o", "#1b9e77"), "indirect": ("^", "#d95f02"), "network": ("s", "black")}
-    fig, ax = plt.subplots(figsize=(7.5, 1.0 * len(comps) + 1.5))
+    fig, ax = _axes(ax, (7.5, 1.0 * len(comps) + 1.5))
     ticks, names = [], []
     for i, (t, c) in enumerate(comps):
         base = 4 * (len(comps) - 1 - i)
         rows = est[(est["treatment"] == t) & (est["comparator"] == c)].set_index("estimate")
         for k, name in enumerate(("direct", "indirect", "network")):
-            r = rows.loc[name]
+            med, lo, hi = (float(v[0]) for v in _shown(measure, rows.loc[[name]]))
             marker, colour = style[name]
-            ax.errorbar(r["exp_median"], base + 2 - k, xerr=[[r["exp_median"] - r["exp_lower"]], [r["exp_upper"] - r["exp_median"]]],
-                        fmt=marker, color=colour, capsize=3, label=name if i == 0 else None)
+            ax.errorbar(med, base + 2 - k, xerr=[[med - lo], [hi - med]], fmt=marker, color=colour, capsize=3,
+                        label=name if i == 0 else None)
         ticks.append(base + 1)
         names.append(f"{labels.get(t, t)} vs {labels.get(c, c)}\np = {rows['p_value'].iloc[0]:.2f}")
-    _log_hr_axis(ax, WIDE_TICKS)
+    _effect_axis(ax, measure, WIDE_TICKS)
     ax.set_yticks(ticks, names, fontsize=9)
-    ax.set_xlabel(f"{measure} (median, 95% CrI; log scale); p: Bayesian p-value for direct vs indirect")
+    ax.set_xlabel(f"{measure.code} (median, 95% CrI{_scale_note(measure)}); p: Bayesian p-value for direct vs indirect")
     ax.legend(loc="best", fontsize=8)
     ax.set_title("Node-splitting", fontsize=10)
-    return _save(fig, path)
+    return fig
 
 
-def devdev_plot(ume: pd.DataFrame, path: Path) -> Path:
-    """Per-study residual deviance, consistency (x) vs UME (y): points well below the line fit worse under consistency."""
+@_styled
+def devdev_plot(ume: pd.DataFrame, ax: Axes | None = None) -> Figure:
+    """Per-study residual deviance, consistency (x) vs UME (y): points well below the line fit worse under consistency.
+    `ume`: as ume.csv (study, resdev_consistency, resdev_ume; a TOTAL row with dic_consistency, dic_ume)."""
     per = ume[ume["study"] != "TOTAL"]
     x, y = per["resdev_consistency"].to_numpy(float), per["resdev_ume"].to_numpy(float)
     top = 1.05 * max(x.max(), y.max(), 1.0)
-    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    fig, ax = _axes(ax, (5.5, 5.5))
     ax.plot([0, top], [0, top], color="grey", ls="--", label="line of equality")
     ax.scatter(x, y, color="#1f78b4", zorder=3)
     for s, a, b in zip(per["study"], x, y):
@@ -214,19 +308,24 @@ def devdev_plot(ume: pd.DataFrame, path: Path) -> Path:
     ax.set_ylabel(f"residual deviance, UME model (DIC {tot['dic_ume']:.1f})")
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title("Dev-dev plot (posterior mean residual deviance per study)", fontsize=10)
-    return _save(fig, path)
+    return fig
 
 
-def sensitivity_forest(table: pd.DataFrame, path: Path, measure: str = "HR", labels: dict[str, str] | None = None) -> Path:
-    """HR of each treatment versus the reference under every tau prior and fixed effect, grouped by treatment."""
+@_styled
+def sensitivity_forest(table: pd.DataFrame, measure: str | Measure, labels: dict[str, str] | None = None,
+                       ax: Axes | None = None) -> Figure:
+    """Effect of each treatment versus the reference under every tau prior and fixed effect, grouped by treatment.
+    `table`: as sensitivity.csv, whose effect columns are named after the measure (hr_median, md_median, ...) and
+    are on the SHOWN scale."""
+    measure = measure_of(measure)
     labels = labels or {}
-    m = measure.lower()   # sensitivity.csv names its columns after the measure: hr_median, or_median
+    m = measure.code.lower()
     rows = table[table[f"{m}_median"].notna()]
     priors = list(dict.fromkeys(rows["prior"]))
     treatments = list(dict.fromkeys(rows["treatment"]))
-    colours = plt.get_cmap("tab10")
+    colours = matplotlib.colormaps["tab10"]
     k = len(priors)
-    fig, ax = plt.subplots(figsize=(7.5, 0.25 * k * len(treatments) + 0.6 * len(treatments) + 1.5))
+    fig, ax = _axes(ax, (7.5, 0.25 * k * len(treatments) + 0.6 * len(treatments) + 1.5))
     ticks = []
     for i, t in enumerate(treatments):
         base = (k + 1) * (len(treatments) - 1 - i)
@@ -237,10 +336,26 @@ def sensitivity_forest(table: pd.DataFrame, path: Path, measure: str = "HR", lab
                                                                    [r[f"{m}_upper"] - r[f"{m}_median"]]],
                         fmt="s" if r["analysis"] else "o", color=colours(j % 10), capsize=2, ms=4,
                         label=(p + (" (analysis)" if r["analysis"] else "")) if i == 0 else None)
-    _log_hr_axis(ax, WIDE_TICKS)
+    _effect_axis(ax, measure, WIDE_TICKS)
     reference = rows["comparator"].iloc[0]
     ax.set_yticks(ticks, [labels.get(t, t) for t in treatments])
-    ax.set_xlabel(f"{measure} versus {labels.get(reference, reference)} (median, 95% CrI; log scale)")
+    ax.set_xlabel(f"{measure.code} versus {labels.get(reference, reference)} (median, 95% CrI{_scale_note(measure)})")
     ax.legend(loc="best", fontsize=7, title="tau prior", title_fontsize=8)
     ax.set_title("Sensitivity to the heterogeneity prior", fontsize=10)
-    return _save(fig, path)
+    return fig
+
+
+def check_figures(checks, folder: Path, labels: dict[str, str] | None = None) -> dict[str, Path]:
+    """The model checks' figures (node-split forest, dev-dev plot, heterogeneity-prior sensitivity) saved in `folder`
+    as nodesplit, devdev, sensitivity (.png, .svg); the report's caption -> PNG path. `checks`: an
+    `nma.checks.model_checks.ModelChecks` (tables nodesplit, ume, sensitivity; None where not run)."""
+    images = {}
+    if checks.nodesplit is not None:
+        images["node-splitting"] = save_figure(nodesplit_forest(checks.nodesplit, checks.measure, labels=labels),
+                                               folder / "nodesplit")
+    if checks.ume is not None:
+        images["dev-dev (consistency vs UME)"] = save_figure(devdev_plot(checks.ume), folder / "devdev")
+    if checks.sensitivity is not None:
+        images["heterogeneity prior sensitivity"] = save_figure(
+            sensitivity_forest(checks.sensitivity, checks.measure, labels=labels), folder / "sensitivity")
+    return images
