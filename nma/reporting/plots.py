@@ -246,9 +246,14 @@ def tau_plot(tau_draws: np.ndarray, prior, measure: str | Measure, ax: Axes | No
 @_styled
 def trace_plot(idata, var_names: list[str], axes: np.ndarray | None = None) -> Figure:
     """ArviZ trace plot (density and trace per variable, chains overlaid); `axes`: a (len(var_names), 2) array."""
+    import warnings
+
     import arviz as az
 
-    return np.ravel(az.plot_trace(idata, var_names=var_names, compact=True, axes=axes))[0].figure
+    with warnings.catch_warnings():
+        # ArviZ 0.23's compact trace calls a matplotlib helper the way matplotlib 3.11 deprecates; not ours to fix
+        warnings.filterwarnings("ignore", message="Passing a dict or None as alias_mapping to normalize_kwargs")
+        return np.ravel(az.plot_trace(idata, var_names=var_names, compact=True, axes=axes))[0].figure
 
 
 @_styled
