@@ -5,15 +5,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
 from nma.app.config import AnalysisConfig
 from nma.core.network import Network
+from nma.core.ratios import check_labels
+from nma.errors import ConfigError
 from nma.evidence.evidence import load
 from nma.evidence.selection import select
 from nma.inputs.contrasts import load_contrasts
+from nma.inputs.ratios import load_ratios
 
 NO_SOURCES = pd.DataFrame(columns=["source_id", "citation", "url", "doi"])
 NO_TREATMENTS = pd.DataFrame(columns=["id", "label", "dual_blockade"])
@@ -35,10 +38,19 @@ def analysis_network(cfg: AnalysisConfig) -> Assembled:
     from `[data] arms` (with `contrasts` beside it: mixed evidence) or from data/ rows with responders and n."""
     if cfg.binary:
         return _arm_network(cfg)
+    if cfg.ratios_path is not None:
+        network = Network.from_ratios(load_ratios(cfg.ratios_path, cfg.measure), cfg.measure, reference=cfg.reference,
+                                      source=str(cfg.ratios_path))
+        log = (f"{cfg.measure.name}s with their confidence intervals read from {cfg.ratios_path}; log-{cfg.measure.code} "
+               "and SE derived from each CI",)
+        network, meta = _labelled(network, cfg)
+        return Assembled(network, log, NO_SOURCES, meta)
     if cfg.contrasts_path is not None:
-        network = Network.from_contrasts(load_contrasts(cfg.contrasts_path), reference=cfg.reference,
+        network = Network.from_contrasts(load_contrasts(cfg.contrasts_path), measure=cfg.measure, reference=cfg.reference,
                                          source=str(cfg.contrasts_path))
-        return Assembled(network, (f"contrasts read from {cfg.contrasts_path}",), NO_SOURCES, NO_TREATMENTS)
+        network, meta = _labelled(network, cfg)
+        log = (f"contrasts read from {cfg.contrasts_path} (y on the {cfg.measure.model_scale} scale)",)
+        return Assembled(network, log, NO_SOURCES, meta)
     evidence = load(cfg.evidence_dir)
     selected = select(evidence, cfg.selection)
     network = Network.from_contrasts(selected.contrasts, reference=cfg.reference, source=evidence.path)
@@ -55,11 +67,40 @@ def _arm_network(cfg: AnalysisConfig) -> Assembled:
         log = (f"arm-level counts read from {cfg.arms_path}",) + (
             (f"contrast-level log-ORs read from {cfg.contrasts_path}",) if contrasts is not None else ())
         net = ArmNetwork.from_data(load_arms(cfg.arms_path), contrasts, reference=cfg.reference, source=str(cfg.arms_path))
-        return Assembled(net, log, NO_SOURCES, NO_TREATMENTS)
+        net, meta = _labelled(net, cfg)
+        return Assembled(net, log, NO_SOURCES, meta)
     evidence = load(cfg.evidence_dir)
     selected = select_arms(evidence, cfg.selection)
     net = ArmNetwork.from_data(selected.contrasts, reference=cfg.reference, source=evidence.path)
     return Assembled(net, selected.log, _cited(evidence, selected.contrasts), evidence.treatments)
+
+
+def _labelled(network: Network, cfg: AnalysisConfig) -> tuple[Network, pd.DataFrame]:
+    """The network with the labels of [data] treatments = "file.csv" (id, label[, description]) or [data.labels],
+    and the treatments_meta the report and plots read (id, label, dual_blockade[, description]). Ids not in the
+    network are an error naming the file or the config key; treatments without a label print as their id."""
+    if cfg.treatments_path is not None:
+        from nma.inputs.ratios import load_treatment_labels
+
+        meta, where = load_treatment_labels(cfg.treatments_path), f"{cfg.treatments_path} (from [data] treatments)"
+        labels = dict(zip(meta["id"], meta["label"]))
+    elif cfg.labels:
+        meta, where, labels = None, f"{cfg.path}: [data.labels]", dict(cfg.labels)
+    else:
+        return network, NO_TREATMENTS
+    known = {str(t): t for t in network.treatments}
+    unknown = sorted(set(labels) - set(known))
+    if unknown:
+        raise ConfigError(f"{where} names treatment {', '.join(repr(u) for u in unknown)}, not in the network "
+                          f"({', '.join(known)}). Fix: correct the ids (they must match the treatment column of the data), "
+                          "or delete those entries")
+    labels = check_labels({known[k]: v for k, v in labels.items()}, network.treatments)
+    if hasattr(network, "labels"):   # an ArmNetwork carries none; its report and plots read treatments_meta
+        network = replace(network, labels=labels)
+    frame = pd.DataFrame([{"id": t, "label": labels[t], "dual_blockade": False} for t in network.treatments if t in labels])
+    if meta is not None and (meta["description"] != "").any():
+        frame["description"] = frame["id"].astype(str).map(dict(zip(meta["id"], meta["description"]))).fillna("")
+    return network, frame
 
 
 def _cited(evidence, rows: pd.DataFrame) -> pd.DataFrame:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nma.constants import BINARY
+from nma.core.measures import MEASURES, Measure, measure_of
 from nma.core.tables import closest
 from nma.errors import ConfigError, ModelSpecError
 from nma.evidence.nodes import NodeGrouping
@@ -23,7 +24,8 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "": {"title": str, "description": str, "data": dict, "model": dict, "sampler": dict},
     "data": {"evidence": str, "contrasts": str, "arms": str, "setting": str, "outcome": str, "population": str,
              "outcome_definition": str, "exclude_trials": list, "include_trials": list, "reference_variance_fraction": (int, float),
-             "trials": dict, "nodes": dict, "nodes_rationale": str, "responders_from_rates": bool},
+             "trials": dict, "nodes": dict, "nodes_rationale": str, "responders_from_rates": bool,
+             "ratios": str, "measure": str, "treatments": str, "labels": dict},
     "data.trials.*": {"analysis": str, "population": str, "source": str, "outcome_definition": str},
     "model": {"effects": str, "reference": str, "d_prior_sd": (int, float), "tau_prior": str,
               "lower_is_better": bool, "engine": str, "allow_unconverged": bool, "mid": (int, float),
@@ -53,6 +55,10 @@ class AnalysisConfig:
     reference_median_months: float | None = None
     nodesplit: bool = True             # [model] nodesplit = false skips node-splitting (UME still runs)
     arms_path: Path | None = None      # arm-level binary CSV (study, treatment, r, n), with contrasts_path: mixed
+    ratios_path: Path | None = None    # or a ratio CSV (study, treatment, hr, ci_lower, ci_upper[, ci_level, ...])
+    measure: Measure = MEASURES["HR"]  # [data] measure of a contrasts/ratios file (data/ holds HRs, or ORs for counts)
+    treatments_path: Path | None = None   # [data] treatments = "treatments.csv" (id, label[, description])
+    labels: dict = field(default_factory=dict)   # [data.labels] id = "label"
 
     @property
     def name(self) -> str:
@@ -128,6 +134,49 @@ def _node_grouping(data: dict, path: Path) -> NodeGrouping:
     return NodeGrouping({node: tuple(members) for node, members in pools.items()}, rationale)
 
 
+#: [data] keys of a network given as a file.
+FILE_ROUTE_KEYS = ("contrasts", "arms", "ratios", "measure", "treatments", "labels")
+
+
+def _file_route(data: dict, model: dict, path: Path, resolve) -> tuple:
+    """[data] contrasts / ratios / arms = "file.csv", with measure, treatments = "file.csv" or [data.labels]:
+    (contrasts_path, arms_path, ratios_path, measure, treatments_path, labels)."""
+    extra = sorted(set(data) - set(FILE_ROUTE_KEYS))
+    if extra:
+        raise ConfigError(f"{path}: [data] contrasts/ratios/arms = ... take the network as given. Fix: remove "
+                          f"{', '.join(extra)}")
+    if "ratios" in data and ("contrasts" in data or "arms" in data):
+        other = "contrasts" if "contrasts" in data else "arms"
+        raise ConfigError(f"{path}: [data] ratios and [data] {other} are both given. Fix: give the network as one "
+                          "file: ratios with their CIs, or contrasts (log-ratios with SEs), or arm counts")
+    default = "OR" if "arms" in data else "HR"
+    try:
+        measure = measure_of(data.get("measure", default), "[data] measure")
+    except ModelSpecError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    if "arms" in data and measure.code != "OR":
+        raise ConfigError(f"{path}: [data] measure = \"{measure.code}\" with [data] arms: arm counts (responders r of "
+                          "n) are modelled as odds ratios. Fix: remove [data] measure, or write measure = \"OR\"")
+    if "ratios" in data and not measure.is_ratio:
+        raise ConfigError(f"{path}: [data] measure = \"{measure.code}\" ({measure.name}) is a difference, but [data] "
+                          "ratios reads ratios with their CIs. Fix: give the differences and their SEs as [data] "
+                          f"contrasts = \"file.csv\" (columns study, treatment, y, se) with measure = \"{measure.code}\", "
+                          "or set measure to HR, OR, RR or RaR")
+    if "reference_median_months" in model and measure.code != "HR" and "arms" not in data:
+        raise ConfigError(f"{path}: [model] reference_median_months implies medians from hazard ratios; [data] measure "
+                          f"is {measure.code} ({measure.name}). Fix: remove reference_median_months")
+    if "treatments" in data and "labels" in data:
+        raise ConfigError(f"{path}: [data] treatments and [data.labels] are both given. Fix: keep one of them (the "
+                          "treatments file can hold a description column too)")
+    labels = data.get("labels", {})
+    for key, label in labels.items():
+        if not isinstance(label, str) or not label.strip():
+            raise ConfigError(f"{path}: [data.labels] {key} must be a non-empty string, got {label!r}. Fix: write "
+                              f'{key} = "label as it should print"')
+    get = lambda key: resolve(data[key]) if key in data else None  # noqa: E731
+    return get("contrasts"), get("arms"), get("ratios"), measure, get("treatments"), dict(labels)
+
+
 def load_config(path: str | Path) -> AnalysisConfig:
     path = Path(path)
     if not path.is_file():
@@ -153,14 +202,16 @@ def load_config(path: str | Path) -> AnalysisConfig:
         _check_table(choice, f"data.trials.{trial}", path)
     base = path.parent
     resolve = lambda p: (base / p).resolve() if not Path(p).is_absolute() else Path(p)  # noqa: E731
-    selection = evidence_dir = contrasts_path = arms_path = None
-    if "contrasts" in data or "arms" in data:
-        extra = sorted(set(data) - {"contrasts", "arms"})
-        if extra:
-            raise ConfigError(f"{path}: [data] contrasts/arms = ... take the network as given. Fix: remove {', '.join(extra)}")
-        contrasts_path = resolve(data["contrasts"]) if "contrasts" in data else None
-        arms_path = resolve(data["arms"]) if "arms" in data else None
+    selection = evidence_dir = contrasts_path = arms_path = ratios_path = treatments_path = None
+    measure, labels = MEASURES["HR"], {}
+    if "contrasts" in data or "arms" in data or "ratios" in data:
+        contrasts_path, arms_path, ratios_path, measure, treatments_path, labels = _file_route(data, model, path, resolve)
     else:
+        for key in ("measure", "treatments", "labels"):
+            if key in data:
+                raise ConfigError(f"{path}: [data] {key} applies to a network given as a file ([data] contrasts, ratios "
+                                  "or arms); data/ names its own treatments and holds hazard ratios (odds ratios for "
+                                  f"response counts). Fix: remove [data] {key}")
         for key in ("setting", "outcome"):
             if key not in data:
                 raise ConfigError(f"{path}: [data] needs '{key}'. Fix: add [data] {key} = \"...\" (or 'contrasts = "
@@ -224,6 +275,7 @@ def load_config(path: str | Path) -> AnalysisConfig:
                           forest_comparators=tuple(model.get("forest_comparators", ())),
                           reference_median_months=model.get("reference_median_months"),
                           nodesplit=model.get("nodesplit", True),
-                          arms_path=arms_path)
+                          arms_path=arms_path, ratios_path=ratios_path, measure=measure,
+                          treatments_path=treatments_path, labels=labels)
     check_engine(cfg, engine)
     return cfg

@@ -6,7 +6,8 @@ between the evidence and every engine (MCMC and exact).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import networkx as nx
@@ -15,7 +16,9 @@ import pandas as pd
 
 from nma.core.validation import check_contrasts
 from nma.core.measures import MEASURES, Measure, measure_of
-from nma.errors import NetworkDataError
+from nma.core.ratios import check_labels, contrasts_from_ratios, warn_if_ratio_like
+from nma.core.tables import ROW
+from nma.errors import ModelSpecError, NetworkDataError
 
 
 def connected_components(edges: list[tuple[str, str]], nodes: list[str] | None = None) -> list[list[str]]:
@@ -49,24 +52,42 @@ class Network:
     measure: Measure = MEASURES["HR"]
     source: str = "<memory>"
 
+    labels: Mapping[str, str] = field(default_factory=dict)   # treatment id -> label for tables and plots
     @classmethod
     def from_contrasts(cls, df: pd.DataFrame, *, measure: str | Measure = "HR", reference: str | None = None,
-                       source: str = "<memory>", require_connected: bool = True) -> Network:
+                       source: str = "<memory>", require_connected: bool = True,
+                       labels: Mapping[str, str] | None = None) -> Network:
         """`require_connected=False` for the contrast part of a mixed network, connected only with its arm part."""
         measure = measure_of(measure)
         df = df.reset_index(drop=True).copy()
         check_contrasts(df, source)
         treatments = ordered_treatments(df, reference, source, require_connected)
+        warn_if_ratio_like(df["y"], measure, source)
         # put each study's reference (empty y) row first, studies in order of appearance
         df["_is_ref"] = df["y"].isna()
         df = df.sort_values(["_is_ref"], ascending=False, kind="stable")
         order = {s: i for i, s in enumerate(pd.unique(df["study"]))}
         df = df.sort_values("study", key=lambda s: s.map(order), kind="stable").drop(columns="_is_ref").reset_index(drop=True)
-        net = cls(df, treatments, measure, source)
+        net = cls(df, treatments, measure, source, check_labels(labels, treatments))
         net._check_blocks()
         return net
 
     # ---- structure -------------------------------------------------------------------------
+    @classmethod
+    def from_ratios(cls, df: pd.DataFrame, measure: str | Measure = "HR", *, reference: str | None = None,
+                    labels: Mapping[str, str] | None = None, source: str = "<memory>") -> Network:
+        """Ratios with their CIs exactly as printed: columns study, treatment, the ratio (``hr``, ``or``, ``rr``, or
+        ``ratio``), ci_lower, ci_upper, optional ci_level (a fraction, default 0.95), p_value, n, events. The
+        study's reference arm has an empty ratio (its ``events`` give the multi-arm covariance). y = log(ratio) and
+        se = (log U - log L) / (2 z) are derived with the checks data/ has (nma.core.ratios)."""
+        measure = measure_of(measure)
+        if not measure.is_ratio:
+            raise ModelSpecError(f"measure={measure.code!r} ({measure.name}) is a difference, not a ratio: from_ratios "
+                                 "takes ratios with their CI (HR, OR, RR, RaR). Fix: use Network.from_contrasts(df, "
+                                 f"measure={measure.code!r}) with y (the difference) and se")
+        frame = contrasts_from_ratios(df, measure, source).drop(columns=ROW)
+        return cls.from_contrasts(frame, measure=measure, reference=reference, source=source, labels=labels)
+
     @property
     def reference(self) -> str:
         return self.treatments[0]

@@ -32,17 +32,21 @@ def closest(name: str, options) -> str:
     return f"did you mean '{match[0]}'?" if match else f"valid values are: {', '.join(sorted(options))}"
 
 
-def read_csv_strict(path: str | Path, *, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> pd.DataFrame:
+def read_csv_strict(path: str | Path, *, required: tuple[str, ...], optional: tuple[str, ...] = (),
+                    allow_bom: bool = False) -> pd.DataFrame:
     """Read a comma-separated UTF-8 file into a frame of strings with a `_row` column.
 
-    Rejects what pandas would silently accept: a BOM, other encodings, ragged rows, another delimiter,
-    duplicate or unknown columns, and files with no data rows.
+    Rejects what pandas would silently accept: a BOM (unless `allow_bom`: a user's file saved by Excel as
+    'CSV UTF-8'), other encodings, ragged rows, another delimiter, duplicate or unknown columns, and files
+    with no data rows.
     """
     path = Path(path)
     name = str(path)
     if not path.is_file():
         raise EvidenceError("file not found", file=name, fix="check the path (relative paths are resolved against the config file)")
     raw = path.read_bytes()
+    if allow_bom and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
     if raw.startswith(b"\xef\xbb\xbf"):
         raise EvidenceError("file starts with a byte-order mark (BOM)", file=name, row=1,
                             fix="save the file as plain UTF-8 without BOM (in Excel: 'CSV UTF-8' adds one; use a text editor)")
