@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,9 @@ from nma.evidence.selection import (
 )
 from nma.models.sampler import SamplerConfig
 from nma.models.spec import ENGINES, ModelSpec
+
+#: The largest [sampler] seed: PyMC and NumPy's legacy generators take 32-bit unsigned seeds.
+MAX_SEED = 2**32 - 1
 
 #: Allowed keys and their types, per table. Anything else is an error with a suggestion.
 SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -71,7 +75,8 @@ class AnalysisConfig:
 
 
 def check_engine(cfg: AnalysisConfig, engine: str) -> None:
-    """What the binomial (arm-level) model cannot do, refused before any work is done."""
+    """What the binomial (arm-level) model cannot do, refused before any work is done (the engine may come from
+    --engine). Checks that need the network (treatment names, mid, reference_median_months) are in nma/app/validate.py."""
     if not cfg.binary:
         return
     if engine == "exact":
@@ -80,9 +85,6 @@ def check_engine(cfg: AnalysisConfig, engine: str) -> None:
     if cfg.league_upper == "direct":
         raise ConfigError(f"{cfg.path}: [model] league_upper = \"direct\" uses the exact engine, which does not apply to "
                           "binomial data. Fix: remove league_upper.")
-    if cfg.reference_median_months is not None:
-        raise ConfigError(f"{cfg.path}: [model] reference_median_months implies medians from hazard ratios; a binary "
-                          "outcome has odds ratios. Fix: remove reference_median_months.")
 
 
 #: Keys that would make a config more than data. TOML has no include or code, and nma adds none.
@@ -247,10 +249,17 @@ def load_config(path: str | Path) -> AnalysisConfig:
         sampler_cfg = SamplerConfig(**{**defaults.as_dict(), **sampler})
     except TypeError as err:  # pragma: no cover - keys are checked above
         raise ConfigError(f"{path}: [sampler] {err}") from err
-    for key in ("chains", "draws", "tune"):
+    for key in ("chains", "draws", "tune", "cores"):
+        if key == "cores" and sampler_cfg.cores is None:   # default: one core per chain, up to the machine's
+            continue
         if getattr(sampler_cfg, key) < (1 if key != "tune" else 0):
-            raise ConfigError(f"{path}: [sampler] {key} must be positive. Fix: set {key} to a whole number such as "
-                              f"{getattr(defaults, key)} (the default)")
+            raise ConfigError(f"{path}: [sampler] {key} = {getattr(sampler_cfg, key)} must be "
+                              f"{'positive' if key != 'tune' else 'zero or more'}. Fix: set {key} to a whole number "
+                              + (f"such as {getattr(defaults, key)} (the default)" if key != "cores" else
+                                 "such as 2, or remove it (the default: one core per chain)"))
+    if not 0 <= sampler_cfg.seed <= MAX_SEED:
+        raise ConfigError(f"{path}: [sampler] seed = {sampler_cfg.seed}: a seed is a whole number from 0 to {MAX_SEED} "
+                          "(2**32 - 1, what the sampler's random generators accept). Fix: use e.g. seed = 1")
     if not 0.5 <= sampler_cfg.target_accept < 1:
         raise ConfigError(f"{path}: [sampler] target_accept = {sampler_cfg.target_accept} must be in [0.5, 1). Fix: use "
                           "a probability such as 0.95 (the default)")
@@ -263,8 +272,9 @@ def load_config(path: str | Path) -> AnalysisConfig:
         ModelSpec.from_config(model_only, warn=False)
     except ModelSpecError as err:
         raise ModelSpecError(f"{path}: {err}") from None
-    if "reference_median_months" in model and not model["reference_median_months"] > 0:
-        raise ConfigError(f"{path}: [model] reference_median_months must be positive. Fix: type the reference arm's "
+    if "reference_median_months" in model and not 0 < model["reference_median_months"] < math.inf:
+        raise ConfigError(f"{path}: [model] reference_median_months = {model['reference_median_months']} must be a "
+                          "positive, finite number of months. Fix: type the reference arm's "
                           "median in months, e.g. 12.4")
     cfg = AnalysisConfig(path=path, raw=raw, title=raw.get("title", path.stem), selection=selection,
                           evidence_dir=evidence_dir, contrasts_path=contrasts_path, model=model_only, engine=engine,

@@ -6,6 +6,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from nma.errors import NetworkDataError
+
 
 def synthetic_network(n_treatments: int, n_studies: int, *, share_three_arm: float = 0.2, tau: float = 0.2,
                       seed: int = 0, se_range: tuple[float, float] = (0.1, 0.3),
@@ -22,7 +24,8 @@ def synthetic_network(n_treatments: int, n_studies: int, *, share_three_arm: flo
     itself). It is applied after all random draws, so a table differs from the consistent one with the same seed only there.
     """
     if n_studies < n_treatments - 1:
-        raise ValueError("need at least T - 1 studies for a connected network")
+        raise NetworkDataError(f"n_studies={n_studies} with n_treatments={n_treatments}: a connected network needs at "
+                               "least n_treatments - 1 studies. Fix: raise n_studies or lower n_treatments")
     rng = np.random.default_rng(seed)
     names = [f"T{i + 1:02d}" for i in range(n_treatments)]
     d = np.concatenate([[0.0], rng.normal(0.0, 0.5, n_treatments - 1)])
@@ -75,8 +78,8 @@ def shift_direct(table: pd.DataFrame, shift: float) -> pd.DataFrame:
     """Add `shift` to y-vs-x in every two-arm x-y trial, (x, y) = shifted_comparison(table)."""
     pair = shifted_comparison(table)
     if pair is None:
-        raise ValueError("the network has no loop of independent evidence to make inconsistent; use more studies "
-                         "or another seed")
+        raise NetworkDataError("table: the network has no loop of independent evidence to make inconsistent. Fix: "
+                               "generate it with more studies or another seed")
     x, y = pair
     out = table.copy()
     for _, g in out.groupby("study", sort=False):

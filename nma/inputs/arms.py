@@ -9,6 +9,7 @@ import pandas as pd
 from nma.core.arms import check_arms
 from nma.core.tables import ROW, Cell, parse_number, read_csv_strict
 from nma.core.validation import PROVENANCE
+from nma.inputs.contrasts import MAX_PATIENTS
 from nma.errors import EvidenceError
 
 ARM_COLUMNS = ("study", "treatment", "r", "n")
@@ -27,6 +28,9 @@ def load_arms(path: str | Path) -> pd.DataFrame:
                 raise EvidenceError("value is required but empty", file=name, row=row, column=col, fix=f"fill in '{col}'")
         r.append(parse_number(rec["r"], Cell(name, row, "r"), nonnegative=True, integer=True, required=True))
         n.append(parse_number(rec["n"], Cell(name, row, "n"), positive=True, integer=True, required=True))
+        if n[-1] > MAX_PATIENTS:
+            raise EvidenceError(f"n = {n[-1]:g} patients is more than any trial has randomised", file=name, row=row,
+                                column="n", value=rec["n"], fix="type the number of patients in the arm")
     frame["r"], frame["n"] = r, n
     check_arms(frame, name)
     return frame.drop(columns=[ROW])

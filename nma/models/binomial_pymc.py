@@ -34,7 +34,10 @@ def build_binomial_model(net: ArmNetwork, spec: ModelSpec, design: np.ndarray | 
               CONTRAST: net.delta_labels}
     if net.contrast is not None:
         if design is not None:
-            raise ValueError("a design applies to arm-level networks only")
+            from nma.errors import ModelSpecError
+
+            raise ModelSpecError("design=: a node-split or UME design applies to arm-level networks only, and this "
+                                 "network has contrast-level studies too. Fix: pass design=None (the consistency model)")
         coords.update(contrast_coords(net.contrast))
     if design is not None:
         coords = {**coords, PARAMETER: list(parameters)}

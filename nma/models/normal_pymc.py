@@ -22,6 +22,7 @@ import pytensor.tensor as pt
 from nma.constants import CONTRAST, STUDY, TREATMENT
 from nma.core.network import Network
 from nma.models.priors import TauPrior
+from nma.errors import ModelSpecError
 from nma.models.spec import ModelSpec
 
 
@@ -116,7 +117,8 @@ def build_model(network: Network, spec: ModelSpec, parameterisation: str = "cond
     the same joint posterior of (d, tau), with z independent of tau, so no funnel and ESS ~ draws.
     """
     if parameterisation not in PARAMETERISATIONS:
-        raise ValueError(f"parameterisation must be one of {PARAMETERISATIONS}")
+        raise ModelSpecError(f"parameterisation={parameterisation!r} is not one of {', '.join(PARAMETERISATIONS)}. "
+                             "Fix: pass parameterisation=\"conditional\" (the default) or \"direct\"")
     coords = {TREATMENT: list(network.treatments[1:]), STUDY: list(network.studies), **contrast_coords(network)}
     with pm.Model(coords=coords) as model:
         tau = tau_variable(spec.tau_prior) if spec.effects == "random" else None

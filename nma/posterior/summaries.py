@@ -116,10 +116,14 @@ def mid_probabilities(draws: np.ndarray, treatments: tuple[str, ...], mid: float
 
     lower_is_better: P(ratio < mid), mid < 1 (e.g. HR 0.8); otherwise P(ratio > mid), mid > 1 (e.g. OR 1.25).
     """
+    from nma.errors import ModelSpecError
+
     if lower_is_better and not 0 < mid < 1:
-        raise ValueError(f"mid = {mid}: with lower_is_better the MID is a ratio below 1, e.g. 0.8")
+        raise ModelSpecError(f"mid={mid!r}: with lower_is_better=True the MID is a ratio between 0 and 1. Fix: pass "
+                             "the ratio just worth having, e.g. mid=0.8, or lower_is_better=False")
     if not lower_is_better and not mid > 1:
-        raise ValueError(f"mid = {mid}: with higher values better the MID is a ratio above 1, e.g. 1.25")
+        raise ModelSpecError(f"mid={mid!r}: with lower_is_better=False the MID is a ratio above 1. Fix: pass the "
+                             "ratio just worth having, e.g. mid=1.25, or lower_is_better=True")
     diff = draws[:, :, None] - draws[:, None, :]
     p = (diff < np.log(mid)).mean(0) if lower_is_better else (diff > np.log(mid)).mean(0)
     T = len(treatments)

@@ -53,13 +53,9 @@ class Deliverables:
 
     @property
     def order(self) -> list[str]:
-        """League order: from the config, else by SUCRA (best first)."""
+        """League order: from the config (checked against the network before fitting, nma/app/validate.py), else by
+        SUCRA (best first)."""
         if self.cfg.league_order:
-            missing = set(self.network.treatments) - set(self.cfg.league_order)
-            if missing:
-                from nma.errors import ConfigError
-
-                raise ConfigError(f"{self.cfg.path}: [model] league_order misses {', '.join(sorted(missing))}")
             return [t for t in self.cfg.league_order if t in self.network.treatments]
         return list(self.rank_table.sort_values("sucra", ascending=False)[TREATMENT])
 
@@ -153,12 +149,7 @@ class Deliverables:
         images = {"network": save(plots.network_plot(self.network.contrasts, labels, dual), folder / "network"),
                   "forest": save(plots.forest_plot(self.rel, self.network.reference, measure, fixed=self.fixed,
                                                    labels=labels), folder / "forest")}
-        for comp in self.cfg.forest_comparators:
-            if comp not in self.network.treatments:
-                from nma.errors import ConfigError
-
-                raise ConfigError(f"{self.cfg.path}: [model] forest_comparators names '{comp}', which is not in the "
-                                  f"network ({', '.join(self.network.treatments)})")
+        for comp in self.cfg.forest_comparators:   # checked against the network before fitting (nma/app/validate.py)
             if comp != self.network.reference:
                 images[f"forest versus {comp}"] = save(plots.forest_plot(self.rel, comp, measure, labels=labels),
                                                        folder / f"forest_vs_{comp}")
