@@ -130,3 +130,22 @@ def test_pytest_config_still_silences_the_third_party_notices():
     assert "ignore:Using NumPy C-API based implementation for BLAS functions:UserWarning" in filters
     assert "ignore:PyTensor could not link to a BLAS installation:UserWarning" in filters
     assert "ignore::FutureWarning:arviz" in filters
+
+
+def test_pytest_filters_drop_the_notices_at_run_time():
+    """The notices as PyTensor and ArviZ 0.23 word them, raised from their modules, are ignored under this test
+    run's filters (where any other warning is an error). Checked by hand too: with a fresh XDG_CACHE_HOME, ArviZ
+    warns at import and the plotting tests still pass."""
+    import warnings
+
+    notices = [("PyTensor could not link to a BLAS installation. Operations that might benefit from BLAS will be "
+                "severely degraded.", UserWarning, "pytensor.link.c.cmodule"),
+               ("Using NumPy C-API based implementation for BLAS functions.", UserWarning, "pytensor.tensor.blas_headers"),
+               ("\nArviZ is undergoing a major refactor to improve flexibility and extensibility while maintaining a "
+                "user-friendly interface.", FutureWarning, "arviz")]
+    for message, category, module in notices:
+        warnings.warn_explicit(message, category, f"{module.replace('.', '/')}.py", 1, module=module)   # no raise
+    import pytest
+
+    with pytest.raises(FutureWarning):   # the same warning from elsewhere is still an error
+        warnings.warn_explicit("something else", FutureWarning, "nma/x.py", 1, module="nma.x")
