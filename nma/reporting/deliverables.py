@@ -74,7 +74,7 @@ class Deliverables:
 
             direct_rel = direct_estimates(self.network, self.spec, probs_for(CI_PROB))
             direct_rel.to_csv(folder / "direct_effects.csv", index=False, lineterminator="\n")
-            direct = league.ratio_scale(direct_rel)
+            direct = league.shown_scale(direct_rel, measure)
         matrix = league.league_matrix(long, self.order, direct=direct)
         text = league.caption(measure, lower, direct_upper=direct_upper)
         footnotes = [f"Model: {self.spec.effects} effects; {self.spec.describe().splitlines()[1]}",
@@ -85,7 +85,7 @@ class Deliverables:
         league.write_csv(long, matrix, folder)
         league.write_xlsx(long, matrix, folder / "league_table.xlsx", text, footnotes, lower, direct_upper)
         (folder / "league_table.md").write_text(league.to_markdown(matrix, text), encoding="utf-8")
-        lhtml = league_html(matrix, long, lower, direct_upper)
+        lhtml = league_html(matrix, long, lower, direct_upper)  # shading reads the measure's null from `long`
         (folder / "league_table.html").write_text(render_league(self.cfg.title, text, lhtml, footnotes), encoding="utf-8")
         cumulative_rank_probabilities(self.rank_table).to_csv(folder / "ranks_cumulative.csv", index=False, lineterminator="\n")
         if self.cfg.mid is not None:
@@ -169,9 +169,11 @@ class Deliverables:
         return images
 
     def _check_tables(self) -> dict:
-        """Report excerpts of the model checks: HR scale, the columns a committee reads."""
+        """Report excerpts of the model checks on the measure's shown scale (HR, or MD as it is), the columns a
+        committee reads."""
         if self.checks is None:
             return {"checks": False}
+        m = self.network.measure
         split = self.checks.nodesplit
         if split is not None:
             split = split[["treatment", "comparator", "estimate", "exp_median", "exp_lower", "exp_upper", "p_value",
@@ -186,19 +188,49 @@ class Deliverables:
         return {"checks": True, "nodesplit": split, "no_nodesplit": self.checks.no_nodesplit, "ume": self.checks.ume,
                 "sensitivity": sens, "checks_engine": engine}
 
+    def _evidence_note(self) -> str:
+        """How the evidence entered the model, in one sentence for the report's Evidence section."""
+        m = self.network.measure
+        if self.cfg.binary:
+            return ("Arm-level studies enter as responders r out of n (binomial likelihood, no continuity correction); "
+                    "contrast-level studies as log-ORs with SEs.")
+        if self.cfg.selection is not None or "ci_lower" in self.network.contrasts:   # data/, or a ratio file / from_ratios
+            return f"Log-{m.code}s and SEs are computed from the reported {m.code} and CI."
+        if m.is_ratio:
+            return f"Log-{m.code}s ({m.model_scale}s) and their SEs as given in the contrast file."
+        return f"{m.name[0].upper() + m.name[1:]}s ({m.code}) and their SEs as given in the contrast file."
+
+    def _treatment_labels(self) -> list[dict]:
+        """id, label (and description when given) of each treatment that has a label, for the report."""
+        labels = getattr(self.network, "labels", None)
+        if not labels:
+            return []   # data/'s treatments are described in data/treatments.csv, not repeated in the report
+        meta = self.treatments_meta
+        described = (dict(zip(meta["id"], meta["description"])) if len(meta) and "description" in meta else {})
+        return [{"id": t, "label": labels[t], "description": described.get(t, "") or ""}
+                for t in self.network.treatments if t in labels]
+
     def _report(self, path: Path, long, matrix, text: str, images: dict[str, Path]) -> None:
         data = self.cfg.raw.get("data", {})
-        cols = [c for c in ("study", "treatment", "r", "y", "se", "n", "analysis", "data_cut", "population",
+        m = self.network.measure
+        ratio_cols = (m.code.lower(), "ratio", "ci_lower", "ci_upper", "ci_level", "p_value", "events")   # as printed
+        cols = [c for c in ("study", "treatment", "r", "y", "se", "n", *ratio_cols, "analysis", "data_cut", "population",
                             "outcome_definition", "source_id", "location", "responders_derivation") if c in self.network.contrasts]
         ev = self.network.contrasts[cols].copy()
-        if "y" in ev:
-            ev.insert(3, f"{self.spec.measure} vs study reference", np.exp(ev["y"]))
+        if "y" in ev and m.is_ratio:
+            ev.insert(3, f"{m.code} vs study reference", m.to_shown(ev["y"]))
+        elif "y" in ev:
+            ev = ev.rename(columns={"y": f"y ({m.code} vs study reference)"})
         context = {
             "title": self.cfg.title, "description": self.cfg.raw.get("description", ""),
             "question": {"setting": data.get("setting", "(contrast file)"), "outcome": data.get("outcome", ""),
                          "population": data.get("population", "itt" if "setting" in data else ""),
                          "definition": data.get("outcome_definition", "as reported")},
-            "reference": self.network.reference, "measure": self.spec.measure, "warnings": list(self.notes), "evidence_table": ev,
+            "reference": self.network.reference, "measure": m.code, "measure_name": m.name,
+            "evidence_note": self._evidence_note(),
+            "inconsistency_factor": ("direct / indirect on the ratio scale" if m.is_ratio else
+                                     f"direct minus indirect, as a {m.name}"),
+            "treatment_labels": self._treatment_labels(), "warnings": list(self.notes), "evidence_table": ev,
             "selection": list(self.selection_log), "sources": self.sources.to_dict("records"),
             "network_summary": self.network.summary(), "priors": self.spec.describe(), "engine": self.engine,
             "seed": self.run_info["seed"], "diagnostics": self.diag, "divergences": self.divergences,

@@ -1,6 +1,8 @@
-"""League tables: every pairwise ratio, row treatment versus column treatment, in CSV, XLSX, HTML and Markdown.
+"""League tables: every pairwise effect, row treatment versus column treatment, in CSV, XLSX, HTML and Markdown.
 
-Orientation is the thing users misread, so it is fixed in one place (`caption`) and written into every file.
+A ratio measure (HR, OR) is shown exponentiated, with 1 as 'no difference'; a difference measure (MD, SMD) as
+it is, with 0 (Measure.to_shown and Measure.null). Orientation is the thing users misread, so it is fixed in one
+place (`caption`) and written into every file.
 """
 
 from __future__ import annotations
@@ -11,14 +13,22 @@ import numpy as np
 import pandas as pd
 
 from nma.constants import COMPARATOR, TREATMENT
+from nma.core.measures import Measure, measure_of
 
 FMT = "{median:.2f} ({lower:.2f} to {upper:.2f})"
 
 
-def caption(measure: str = "HR", lower_is_better: bool = True, with_prob: bool = True, direct_upper: bool = False) -> str:
-    favour = "below 1" if lower_is_better else "above 1"
-    text = (f"Each cell is the {measure} of the ROW treatment versus the COLUMN treatment: posterior median "
-            f"(95% credible interval). {measure} {favour} favours the row treatment.")
+def caption(measure: str | Measure = "HR", lower_is_better: bool = True, with_prob: bool = True,
+            direct_upper: bool = False) -> str:
+    m = measure_of(measure)
+    null = f"{m.null:g}"
+    favour = f"below {null}" if lower_is_better else f"above {null}"
+    if m.is_ratio:
+        what = f"the {m.code} of the ROW treatment versus the COLUMN treatment"
+    else:
+        what = f"the {m.code} ({m.name}) of the ROW treatment minus the COLUMN treatment"
+    text = (f"Each cell is {what}: posterior median (95% credible interval). {m.code} {favour} favours the row "
+            "treatment.")
     if with_prob:
         text += " Second line: probability that the row treatment is better than the column treatment."
     if direct_upper:
@@ -28,21 +38,45 @@ def caption(measure: str = "HR", lower_is_better: bool = True, with_prob: bool =
     return text
 
 
-def ratio_scale(rel: pd.DataFrame) -> pd.DataFrame:
-    """Relative effects (log scale) as row/column ratio-scale estimates."""
-    return pd.DataFrame({"row": rel[TREATMENT], "column": rel[COMPARATOR], "median": np.exp(rel["median"]),
-                         "lower": np.exp(rel["lower"]), "upper": np.exp(rel["upper"])})
+def excludes_column(measure: str | Measure = "HR") -> str:
+    """Name of the long table's 'the 95% CrI excludes no difference' column: excludes_1 (ratio), excludes_0."""
+    return f"excludes_{measure_of(measure).null:g}"
 
 
-def league_long(rel: pd.DataFrame, p_better: np.ndarray | None, treatments: tuple[str, ...]) -> pd.DataFrame:
-    """One row per ordered pair (row = treatment, column = comparator) on the ratio scale, with P(row better)."""
-    out = rel[[TREATMENT, COMPARATOR, "exp_median", "exp_lower", "exp_upper"]].rename(
-        columns={TREATMENT: "row", COMPARATOR: "column", "exp_median": "median", "exp_lower": "lower", "exp_upper": "upper"})
+def shown_scale(rel: pd.DataFrame, measure: str | Measure = "HR") -> pd.DataFrame:
+    """Relative effects (model scale: log for a ratio) as row/column estimates on the shown scale."""
+    m = measure_of(measure)
+    return pd.DataFrame({"row": rel[TREATMENT], "column": rel[COMPARATOR], "median": m.to_shown(rel["median"]),
+                         "lower": m.to_shown(rel["lower"]), "upper": m.to_shown(rel["upper"])})
+
+
+#: The former name, from when every measure was a ratio.
+ratio_scale = shown_scale
+
+
+def league_long(rel: pd.DataFrame, p_better: np.ndarray | None, treatments: tuple[str, ...],
+                measure: str | Measure = "HR") -> pd.DataFrame:
+    """One row per ordered pair (row = treatment, column = comparator) on the shown scale (the ratio for HR, OR;
+    the difference itself for MD), with P(row better) and whether the 95% CrI excludes no difference.
+    Read from the model-scale median/lower/upper, so it needs no exp_* columns."""
+    m = measure_of(measure)
+    out = shown_scale(rel, m)
     if p_better is not None:
         idx = {t: i for i, t in enumerate(treatments)}
         out["p_row_better"] = [p_better[idx[r], idx[c]] for r, c in zip(out["row"], out["column"])]
-    out["excludes_1"] = (out["lower"] > 1) | (out["upper"] < 1)
+    out[excludes_column(m)] = (out["lower"] > m.null) | (out["upper"] < m.null)
     return out.reset_index(drop=True)
+
+
+def excludes_null(record: dict) -> bool:
+    """Whether a league_long row's CrI excludes no difference (whichever the measure's null is)."""
+    return bool(record["excludes_1"] if "excludes_1" in record else record["excludes_0"])
+
+
+def favours_row(record: dict, lower_is_better: bool) -> bool:
+    """A league_long row whose CrI excludes no difference: does it favour the row treatment?"""
+    null = 1.0 if "excludes_1" in record else 0.0
+    return record["upper"] < null if lower_is_better else record["lower"] > null
 
 
 def league_matrix(long: pd.DataFrame, order: list[str], with_prob: bool = True,
@@ -75,12 +109,12 @@ def write_csv(long: pd.DataFrame, matrix: pd.DataFrame, outdir: Path) -> None:
 
 def write_xlsx(long: pd.DataFrame, matrix: pd.DataFrame, path: Path, text: str, footnotes: list[str],
                lower_is_better: bool = True, direct_upper: bool = False) -> None:
-    """Formatted workbook: caption on top, frozen header, cells shaded where the CrI excludes 1."""
+    """Formatted workbook: caption on top, frozen header, cells shaded where the CrI excludes no difference."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
 
-    favour_row = PatternFill("solid", fgColor="C6EFCE")    # green: CrI excludes 1, favours the row treatment
-    favour_col = PatternFill("solid", fgColor="FFC7CE")    # red: CrI excludes 1, favours the column treatment
+    favour_row = PatternFill("solid", fgColor="C6EFCE")    # green: CrI excludes no difference, favours the row treatment
+    favour_col = PatternFill("solid", fgColor="FFC7CE")    # red: CrI excludes no difference, favours the column treatment
     diag = PatternFill("solid", fgColor="D9D9D9")
     lookup = {(r["row"], r["column"]): r for r in long.to_dict("records")}
     wb = Workbook()
@@ -102,15 +136,16 @@ def write_xlsx(long: pd.DataFrame, matrix: pd.DataFrame, path: Path, text: str, 
                 cell.fill = diag
             elif direct_upper and order.index(t) < order.index(c):
                 continue  # direct-only cells are not shaded: shading describes the network estimate
-            elif lookup[(t, c)]["excludes_1"]:
-                better = lookup[(t, c)]["upper"] < 1 if lower_is_better else lookup[(t, c)]["lower"] > 1
-                cell.fill = favour_row if better else favour_col
+            elif excludes_null(lookup[(t, c)]):
+                cell.fill = favour_row if favours_row(lookup[(t, c)], lower_is_better) else favour_col
     ws.freeze_panes = ws.cell(header_row + 1, 2)
     ws.column_dimensions["A"].width = 18
     for j in range(2, len(order) + 2):
         ws.column_dimensions[ws.cell(header_row, j).column_letter].width = 24
     row = header_row + len(order) + 2
-    for note in ["Green: 95% CrI excludes 1 and favours the row treatment; red: favours the column treatment.", *footnotes]:
+    null = "1" if "excludes_1" in long else "0"
+    for note in [f"Green: 95% CrI excludes {null} and favours the row treatment; red: favours the column treatment.",
+                 *footnotes]:
         ws.cell(row, 1, note)
         row += 1
     data = wb.create_sheet("Pairs (long)")

@@ -10,6 +10,8 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from nma.reporting.league import excludes_null, favours_row
+
 _ENV = Environment(loader=PackageLoader("nma.reporting", "templates"), autoescape=select_autoescape(["html"]))
 
 
@@ -29,9 +31,8 @@ def league_html(matrix: pd.DataFrame, long: pd.DataFrame, lower_is_better: bool,
                 continue
             r = lookup[(t, c)]
             cls = ""
-            if r["excludes_1"] and not (direct_upper and order.index(t) < order.index(c)):
-                better = r["upper"] < 1 if lower_is_better else r["lower"] > 1
-                cls = " class='fav-row'" if better else " class='fav-col'"
+            if excludes_null(r) and not (direct_upper and order.index(t) < order.index(c)):
+                cls = " class='fav-row'" if favours_row(r, lower_is_better) else " class='fav-col'"
             cells.append(f"<td{cls}>" + str(matrix.loc[t, c]).replace("\n", "<br>") + "</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
     return Markup("".join(parts) + "</table>")
