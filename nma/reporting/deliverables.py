@@ -62,9 +62,9 @@ class Deliverables:
     def write(self, folder: Path) -> None:
         treatments = self.network.treatments
         lower = self.spec.lower_is_better
-        measure = self.spec.measure
+        measure = self.network.measure     # a Measure: ratios shown exponentiated, differences as they are
         p_better = prob_better(self.draws, lower)
-        long = league.league_long(self.rel, p_better, treatments)
+        long = league.league_long(self.rel, p_better, treatments, measure)
         direct_upper = self.cfg.league_upper == "direct"
         direct = None
         if direct_upper:
@@ -176,9 +176,11 @@ class Deliverables:
         m = self.network.measure
         split = self.checks.nodesplit
         if split is not None:
-            split = split[["treatment", "comparator", "estimate", "exp_median", "exp_lower", "exp_upper", "p_value",
-                           "direct_studies"]].rename(columns={"exp_median": f"{self.spec.measure} / ratio median", "exp_lower": "lower",
-                                                              "exp_upper": "upper"})
+            shown = {c: m.to_shown(split[c].to_numpy(float)) for c in ("median", "lower", "upper")}
+            split = split[["treatment", "comparator", "estimate"]].assign(
+                **{f"{m.code} / ratio median" if m.is_ratio else f"{m.code} median": shown["median"],
+                   "lower": shown["lower"], "upper": shown["upper"]},
+                p_value=split["p_value"], direct_studies=split["direct_studies"])
         sens = self.checks.sensitivity
         if sens is not None:
             sens = sens.drop(columns=["comparator"])
