@@ -51,8 +51,8 @@ class Network:
     treatments: tuple[str, ...]
     measure: Measure = MEASURES["HR"]
     source: str = "<memory>"
-
     labels: Mapping[str, str] = field(default_factory=dict)   # treatment id -> label for tables and plots
+
     @classmethod
     def from_contrasts(cls, df: pd.DataFrame, *, measure: str | Measure = "HR", reference: str | None = None,
                        source: str = "<memory>", require_connected: bool = True,
@@ -61,8 +61,8 @@ class Network:
         measure = measure_of(measure)
         df = df.reset_index(drop=True).copy()
         check_contrasts(df, source)
-        treatments = ordered_treatments(df, reference, source, require_connected)
         warn_if_ratio_like(df["y"], measure, source)
+        treatments = ordered_treatments(df, reference, source, require_connected)
         # put each study's reference (empty y) row first, studies in order of appearance
         df["_is_ref"] = df["y"].isna()
         df = df.sort_values(["_is_ref"], ascending=False, kind="stable")
@@ -72,7 +72,6 @@ class Network:
         net._check_blocks()
         return net
 
-    # ---- structure -------------------------------------------------------------------------
     @classmethod
     def from_ratios(cls, df: pd.DataFrame, measure: str | Measure = "HR", *, reference: str | None = None,
                     labels: Mapping[str, str] | None = None, source: str = "<memory>") -> Network:
@@ -88,6 +87,7 @@ class Network:
         frame = contrasts_from_ratios(df, measure, source).drop(columns=ROW)
         return cls.from_contrasts(frame, measure=measure, reference=reference, source=source, labels=labels)
 
+    # ---- structure -------------------------------------------------------------------------
     @property
     def reference(self) -> str:
         return self.treatments[0]
