@@ -299,3 +299,18 @@ def test_valid_config_runs_and_writes_what_the_keys_ask(tmp_path):
     assert (out / "figures" / "forest_vs_B.png").is_file()
     matrix = pd.read_csv(out / "league_table_matrix.csv", index_col=0)
     assert list(matrix.index) == ["C", "B", "A"] and list(matrix.columns) == ["C", "B", "A"]
+
+
+def test_measure_of_the_config_sets_the_plausible_size(tmp_path, no_fit):
+    """[data] measure = "MD": y = 60 (a mean difference) reaches the fit; the same file as log-HRs is refused."""
+    text = CONTRASTS.replace("S2,C,0.2,0.3", "S2,C,60,12")
+    config = project(tmp_path, contrasts=text)
+    with pytest.raises(EvidenceError, match=r"contrasts.csv, row 6, column 'y': \|y\| = 60 is beyond 50.*log hazard"):
+        run_config(config, out=tmp_path / "outputs" / "c")
+    config.write_text(config.read_text().replace('[data]\n', '[data]\nmeasure = "MD"\n'))
+    with pytest.raises(AssertionError, match="fitted"):
+        run_config(config, out=tmp_path / "outputs" / "c")
+    config.write_text(config.read_text().replace('[model]\n', '[model]\nmid = -0.5\n'))
+    with pytest.raises(ConfigError, match=r"\[model\] mid = -0.5: the measure is a mean difference \(MD\)"):
+        run_config(config, out=tmp_path / "outputs" / "c")
+    assert not (tmp_path / "outputs").exists()

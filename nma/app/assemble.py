@@ -46,7 +46,8 @@ def analysis_network(cfg: AnalysisConfig) -> Assembled:
         network, meta = _labelled(network, cfg)
         return Assembled(network, log, NO_SOURCES, meta)
     if cfg.contrasts_path is not None:
-        network = Network.from_contrasts(load_contrasts(cfg.contrasts_path), measure=cfg.measure, reference=cfg.reference,
+        network = Network.from_contrasts(load_contrasts(cfg.contrasts_path, measure=cfg.measure), measure=cfg.measure,
+                                         reference=cfg.reference,
                                          source=str(cfg.contrasts_path))
         network, meta = _labelled(network, cfg)
         log = (f"contrasts read from {cfg.contrasts_path} (y on the {cfg.measure.model_scale} scale)",)

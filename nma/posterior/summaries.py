@@ -119,7 +119,7 @@ def mid_probabilities(draws: np.ndarray, treatments: tuple[str, ...], mid: float
     from nma.errors import ModelSpecError
 
     if lower_is_better and not 0 < mid < 1:
-        raise ModelSpecError(f"mid={mid!r}: with lower_is_better=True the MID is a ratio between 0 and 1. Fix: pass "
+        raise ModelSpecError(f"mid={mid!r}: with lower_is_better=True the MID is a ratio below 1 (and above 0). Fix: pass "
                              "the ratio just worth having, e.g. mid=0.8, or lower_is_better=False")
     if not lower_is_better and not mid > 1:
         raise ModelSpecError(f"mid={mid!r}: with lower_is_better=False the MID is a ratio above 1. Fix: pass the "
