@@ -7,6 +7,7 @@ Each check runs in a fresh interpreter, so what earlier tests imported cannot hi
 from __future__ import annotations
 
 import ast
+import os
 import json
 import subprocess
 import sys
@@ -149,3 +150,24 @@ def test_pytest_filters_drop_the_notices_at_run_time():
 
     with pytest.raises(FutureWarning):   # the same warning from elsewhere is still an error
         warnings.warn_explicit("something else", FutureWarning, "nma/x.py", 1, module="nma.x")
+
+
+def test_the_cli_limits_an_already_loaded_blas_to_one_thread():
+    """`import nma.app.cli` loads NumPy (through nma/__init__.py) before main() runs, so the variables alone would
+    come too late for the command's own process: the loaded BLAS is limited too, unless the user chose a count."""
+    def blas_threads(openblas: str | None) -> list[int]:
+        return run(f"""
+for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.pop(v, None)
+if {openblas!r} is not None:
+    os.environ["OPENBLAS_NUM_THREADS"] = {openblas!r}
+import numpy
+from threadpoolctl import threadpool_info
+from nma.app.cli import configure_process
+configure_process()
+print(json.dumps(sorted({{i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}})))
+""")
+
+    assert blas_threads(None) == [1]
+    if (os.cpu_count() or 1) > 1:
+        assert 1 not in blas_threads("2")   # the user's choice is left alone

@@ -85,17 +85,24 @@ def report_interrupt(signum: int, args) -> int:
 
 def configure_process() -> None:
     """Process-wide settings of the `nma` command, made here rather than at `import nma` (a library import must not
-    change its host's environment, warning filters or matplotlib backend). Called before anything heavy is imported."""
+    change its host's environment, warning filters or matplotlib backend). Called first in `main`."""
     import os
     import warnings
 
     # One BLAS thread per process: PyMC runs one chain per core, and threaded BLAS on top of that
     # oversubscribes the cores (measured on 2 cores: 72 s instead of 2 s for the same 2-chain fit).
-    # setdefault, so a user's own setting wins; child processes inherit it. Set before NumPy is first imported,
-    # which reads them when it loads its BLAS (nma.models.sampler also limits BLAS threads with threadpoolctl
-    # while chains fork, for callers of the Python API).
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    # setdefault, so a user's own setting wins; child processes inherit it. A BLAS reads these variables when it
+    # is loaded, and `import nma.app.cli` runs nma/__init__.py first, which may already have loaded NumPy's; so,
+    # unless the user chose a thread count, threadpoolctl sets the same limit on the BLAS already loaded.
+    # (nma.models.sampler also limits BLAS threads while chains fork, for callers of the Python API.)
+    threads = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    user_chose = any(var in os.environ for var in threads)
+    for var in threads:
         os.environ.setdefault(var, "1")
+    if not user_chose:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1, user_api="blas")
 
     # PyTensor warns at import when pip-installed without a linkable BLAS. It falls back to NumPy's BLAS through
     # the C-API; for the small matrices of an NMA the cost is measured in benchmarks/README.md. Not a user issue.
