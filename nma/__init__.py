@@ -1,6 +1,15 @@
 """nma: Bayesian network meta-analysis of published trial results for health-technology assessment.
 
-Data flows one way: evidence -> contrasts -> network -> model -> fit -> summaries -> reports.
+The API in four calls, as multinma's::
+
+    import nma
+    net = nma.Network.from_ratios(df, measure="HR")        # or from_contrasts / ArmNetwork.from_arms / load_evidence
+    fit = nma.fit(net, effects="random", engine="exact")   # exact posterior where it exists, else PyMC NUTS
+    fit.relative_effects(); fit.ranks(); fit.league_table(); fit.checks()
+    nma.plot_forest(fit)                                   # a matplotlib Figure
+
+Data flows one way: evidence or a user's table -> network -> model family -> fit -> posterior -> summaries and
+checks -> outputs. Importing nma changes no global state (threads, warning filters, matplotlib).
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -10,13 +19,36 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
+from nma.analysis.fit import Fit, Note, fit
+from nma.analysis.plotting import (
+    plot_devdev,
+    plot_forest,
+    plot_league,
+    plot_network,
+    plot_nodesplit,
+    plot_ranks,
+    plot_sensitivity,
+    plot_tau,
+    save_figure,
+)
+from nma.core.arms import ArmNetwork
+from nma.core.measures import MEASURES, Measure
+from nma.core.network import Network
 from nma.errors import (
     ConfigError,
     ConvergenceError,
     EvidenceError,
+    EvidenceWarning,
     ModelSpecError,
+    ModelWarning,
     NetworkDataError,
     NMAError,
 )
+from nma.evidence.base import EvidenceBase, load_evidence
 
-__all__ = ["__version__", "NMAError", "EvidenceError", "NetworkDataError", "ConfigError", "ModelSpecError", "ConvergenceError"]
+__all__ = [
+    "__version__", "Network", "ArmNetwork", "Measure", "MEASURES", "load_evidence", "EvidenceBase", "fit", "Fit",
+    "Note", "plot_network", "plot_forest", "plot_ranks", "plot_league", "plot_tau", "plot_nodesplit", "plot_devdev",
+    "plot_sensitivity", "save_figure", "NMAError", "EvidenceError", "NetworkDataError", "ConfigError",
+    "ModelSpecError", "ConvergenceError", "EvidenceWarning", "ModelWarning",
+]

@@ -33,3 +33,10 @@ def mcmc(net: Network, spec: ModelSpec, config: SamplerConfig = SamplerConfig(se
     table, divergences = diagnostics(idata, names)
     assert gate(table, divergences) == [], table
     return idata
+
+
+def exact_draws(seed: int, n: int):
+    """Fit settings for the exact engine drawing n samples (4 chains) with `seed`, as a run with that seed does."""
+    from nma.models.families import FitSettings
+
+    return FitSettings(engine="exact", sampler=SamplerConfig(seed=seed, chains=4, draws=n // 4))

@@ -1,7 +1,8 @@
 """Model checks of binomial networks (MCMC refits) against independent answers.
 
-* Structure: the skeleton's designs address the binomial model's delta rows one to one, and the comparisons it
-  splits are those of the contrast network of the same studies (van Valkenhoef's rule).
+* Structure: the network structure's designs address the binomial model's delta rows one to one, and the comparisons
+  it splits are those of the contrast network of the same studies (van Valkenhoef's rule).
+* The checks are the same functions as for normal contrasts (nma/checks/), refitting through the binomial family.
 * Large samples, fixed effect: node-splitting agrees with the exact engine's node-split of the empirical log-ORs
   (delta-method SEs), where the normal approximation is accurate, within 4 Monte Carlo standard errors.
 * UME and consistency: with vague priors and fixed effects, pD equals the number of free parameters (TSD2), so
@@ -12,23 +13,17 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from helpers import REF
 from test_binomial_validation import empirical_contrasts, large_sample_arms
 
-from nma.checks.binomial_checks import (
-    binomial_node_split,
-    binomial_sensitivity,
-    binomial_ume,
-    refit,
-    skeleton,
-)
-from nma.checks.inconsistency import node_split, ume_design
+from nma.checks.inconsistency import node_split, ume_comparison, ume_design
+from nma.checks.sensitivity import heterogeneity_sensitivity
 from nma.core.arms import ArmNetwork
 from nma.core.network import Network
 from nma.inputs.arms import load_arms
-from nma.models.binomial import fit_summaries
+from nma.models.families import BINOMIAL, FitSettings
+from nma.models.posterior import Posterior
 from nma.models.exact import exact_relative_effects, fit_exact
 from nma.models.priors import parse_tau_prior
 from nma.models.sampler import SamplerConfig
@@ -37,37 +32,38 @@ from nma.models.spec import ModelSpec
 PROBS = (0.025, 0.5, 0.975)
 FIXED = ModelSpec(effects="fixed", d_prior_sd=10.0, measure="OR", lower_is_better=False)
 SAMPLER = SamplerConfig(seed=5, draws=500, tune=500)
+MCMC = FitSettings(engine="mcmc", sampler=SAMPLER, retry=True)
 #: The gate guarantees bulk ESS >= 400, so a posterior mean is within 4 MCSE <= 4 sd / sqrt(400) of its target.
 MCSE_FACTOR = 4 / np.sqrt(400)
 
 
-def test_skeleton_design_is_the_binomial_models_delta_mapping():
+def test_structure_design_is_the_binomial_models_delta_mapping():
     net = ArmNetwork.from_data(load_arms(REF / "tsd4_smoking.csv"), reference="no_contact")
-    sk = skeleton(net)
+    sk = net.structure
     base_t, arm_t = net.baseline_of_arm[~net.is_baseline], net.treatment_of_arm[~net.is_baseline]
     expected = np.zeros((len(arm_t), len(net.treatments)))
     expected[np.arange(len(arm_t)), arm_t] += 1
     expected[np.arange(len(arm_t)), base_t] -= 1
     np.testing.assert_array_equal(sk.design, expected[:, 1:])
-    assert sk.contrast_labels == tuple(net.delta_labels)
+    labels = [f"{s}: {a} vs {b}" for s, a, b in sk.contrasts[["study", "treatment", "baseline"]].itertuples(index=False)]
+    assert labels == list(net.delta_labels)
 
 
 @pytest.fixture(scope="module")
 def large():
     arms = large_sample_arms()
     net = ArmNetwork.from_data(arms, reference="a")
-    idata, problems = refit(net, FIXED, SAMPLER)
-    assert problems == []
-    d = idata.posterior["d"].stack(s=("chain", "draw")).transpose("s", ...).to_numpy()
-    return net, Network.from_contrasts(empirical_contrasts(arms), reference="a"), idata, d
+    post = BINOMIAL.fit(net, FIXED, MCMC)
+    assert post.problems == ()
+    return net, Network.from_contrasts(empirical_contrasts(arms), reference="a"), post
 
 
 @pytest.mark.slow
 def test_large_sample_node_split_matches_the_exact_engine(large):
-    net, contrasts, _, d = large
-    got, notes = binomial_node_split(net, FIXED, SAMPLER, d, PROBS)
+    net, contrasts, post = large
+    got, notes = node_split(net, FIXED, PROBS, consistency=post, settings=MCMC)
     assert notes == []
-    want = node_split(contrasts, FIXED, PROBS)
+    want, _ = node_split(contrasts, FIXED, PROBS)
     key = ["treatment", "comparator", "estimate"]
     merged = got.merge(want, on=key, suffixes=("", "_exact"))
     assert len(merged) == len(want) == 12
@@ -80,13 +76,12 @@ def test_large_sample_node_split_matches_the_exact_engine(large):
 
 @pytest.mark.slow
 def test_ume_and_consistency_leverage_count_the_parameters(large):
-    net, _, idata, d = large
-    _, fit_table, totals = fit_summaries(net, idata, np.column_stack([np.zeros(len(d)), d]), None)
-    fit_csv = pd.concat([fit_table, pd.DataFrame([{"study": "TOTAL"}])], ignore_index=True)
-    ume, notes = binomial_ume(net, FIXED, SAMPLER, fit_csv)
+    net, _, post = large
+    _, totals = BINOMIAL.model_fit(net, post)
+    ume, notes = ume_comparison(net, FIXED, consistency=post, settings=MCMC)
     assert notes == []
     total = ume.set_index("study").loc["TOTAL"]
-    studies, pairs = len(net.arm_studies), len(ume_design(skeleton(net))[1])
+    studies, pairs = len(net.arm_studies), len(ume_design(net)[1])
     assert total["leverage_consistency"] == pytest.approx(studies + len(net.treatments) - 1, abs=0.5)
     assert total["leverage_ume"] == pytest.approx(studies + pairs, abs=0.5)
     assert total["leverage_consistency"] == pytest.approx(totals["pD"])
@@ -96,12 +91,12 @@ def test_ume_and_consistency_leverage_count_the_parameters(large):
 def test_sensitivity_fixed_effect_row_matches_the_exact_engine(large):
     """The analysis's own prior reuses the analysis draws (here exact random-effects draws of the empirical log-ORs,
     so its row must give their quantiles); the fixed-effect row is a binomial refit, checked against exact FE."""
-    net, contrasts, _, _ = large
+    net, contrasts, _ = large
     spec = ModelSpec(effects="random", d_prior_sd=10.0, tau_prior=parse_tau_prior("half-normal(0.5)"), measure="OR",
                      lower_is_better=False)
     d, tau = fit_exact(contrasts, spec).sample(4000, np.random.default_rng(1))
-    all_draws = np.column_stack([np.zeros(len(d)), d])
-    table, notes = binomial_sensitivity(net, spec, SAMPLER, PROBS, (all_draws, tau), priors=())
+    analysis = Posterior(net.treatments, net.treatments[1:], d.reshape(4, 1000, -1), tau.reshape(4, 1000), "mcmc")
+    table, notes = heterogeneity_sensitivity(net, spec, PROBS, priors=(), settings=MCMC, fitted=((analysis, spec),))
     # (refits under other tau priors run end to end in test_binomial_validation.py::test_nma_run_on_mixed_evidence...)
     assert notes == []
     assert {"or_median", "or_lower", "or_upper"} <= set(table.columns) and "hr_median" not in table.columns
@@ -131,10 +126,10 @@ def test_smoking_node_split_and_ume_reproduce_multinma():
     spec = ModelSpec(effects="random", d_prior_sd=100.0, tau_prior=parse_tau_prior("half-normal(5)"), measure="OR",
                      lower_is_better=False)
     sampler = SamplerConfig(seed=2024, draws=1000, tune=600)
-    idata, problems = refit(net, spec, sampler)
-    assert problems == []
-    d = idata.posterior["d"].stack(s=("chain", "draw")).transpose("s", ...).to_numpy()
-    got, notes = binomial_node_split(net, spec, sampler, d, PROBS)
+    settings = FitSettings(engine="mcmc", sampler=sampler, retry=True)
+    post = BINOMIAL.fit(net, spec, settings)
+    assert post.problems == ()
+    got, notes = node_split(net, spec, PROBS, consistency=post, settings=settings)
     assert notes == []
     table = got.set_index(["treatment", "comparator", "estimate"])
     assert len(got) == 4 * len(pub["splits"])
@@ -147,10 +142,7 @@ def test_smoking_node_split_and_ume_reproduce_multinma():
             assert row["mean"] == pytest.approx(mean, abs=tol), (key, name, row["mean"], mean, tol)
             assert row["sd"] == pytest.approx(sd, rel=0.15), (key, name, row["sd"], sd)
         assert table.loc[(*key, "inconsistency"), "p_value"] == pytest.approx(sp["p_value"], abs=0.1), key
-    mu_fit = fit_summaries(net, idata, np.column_stack([np.zeros(len(d)), d]),
-                           idata.posterior["tau"].stack(s=("chain", "draw")).to_numpy())
-    fit_csv = pd.concat([mu_fit[1], pd.DataFrame([{"study": "TOTAL"}])], ignore_index=True)
-    ume, notes = binomial_ume(net, spec, sampler, fit_csv)
+    ume, notes = ume_comparison(net, spec, consistency=post, settings=settings)
     assert notes == []
     total = ume.set_index("study").loc["TOTAL"]
     tol = pub["ume"]["tolerance"]

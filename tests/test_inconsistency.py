@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import parkinsons, tsd2_spec
+from helpers import exact_draws, parkinsons, tsd2_spec
 from scipy import stats
 
 from nma.checks.inconsistency import (
@@ -85,7 +85,7 @@ def test_selection_rule(arms, expected):
 
 def test_no_loops_gives_no_table():
     net = design_only(("A", "B", "C"), ("A", "B"), ("C", "D"))
-    assert node_split(net, FE, PROBS) is None
+    assert node_split(net, FE, PROBS)[0] is None
     assert NO_LOOPS == "no comparison has both direct and independent indirect evidence"
 
 
@@ -100,7 +100,7 @@ def triangle(y_ac: float = Y_AC) -> Network:
 
 
 def test_triangle_fixed_effect_closed_form():
-    table = node_split(triangle(), FE, PROBS)
+    table = node_split(triangle(), FE, PROBS)[0]
     z = stats.norm.ppf(0.975)
     ind, v_ind = Y_AB + Y_BC, SE_AB**2 + SE_BC**2
     direct = row(table, "C", "A", "direct")
@@ -128,8 +128,8 @@ def test_triangle_fixed_effect_closed_form():
 
 def test_shifted_loop_is_flagged():
     """A direct effect 1.0 log-HR off the indirect one (z = 2.8 in this loop) is flagged; an equal one gives p = 1."""
-    assert row(node_split(triangle(Y_AB + Y_BC + 1.0), FE, PROBS), "C", "A", "inconsistency")["p_value"] < 0.01
-    assert row(node_split(triangle(Y_AB + Y_BC), FE, PROBS), "C", "A", "inconsistency")["p_value"] == pytest.approx(1.0)
+    assert row(node_split(triangle(Y_AB + Y_BC + 1.0), FE, PROBS)[0], "C", "A", "inconsistency")["p_value"] < 0.01
+    assert row(node_split(triangle(Y_AB + Y_BC), FE, PROBS)[0], "C", "A", "inconsistency")["p_value"] == pytest.approx(1.0)
 
 
 # ---- seeded synthetic networks: power on a shifted loop, calibration on consistent ones --------------------------
@@ -172,11 +172,11 @@ def test_shifted_comparison_is_flagged(seed, effects):
     table = synthetic_network(6, 16, tau=0.1, seed=seed, se_range=(0.1, 0.2), inconsistency=SHIFT)
     x, y = shifted_comparison(table)
     net = Network.from_contrasts(table)
-    fe = row(node_split(net, FE, PROBS), y, x, "inconsistency")
+    fe = row(node_split(net, FE, PROBS)[0], y, x, "inconsistency")
     assert SHIFT / fe["sd"] >= 5
     spec = FE if effects == "fixed" else ModelSpec(effects="random", d_prior_sd=VAGUE,
                                                    tau_prior=parse_tau_prior("half-normal(0.5)"))
-    omega = row(node_split(net, spec, PROBS), y, x, "inconsistency")
+    omega = row(node_split(net, spec, PROBS)[0], y, x, "inconsistency")
     assert omega["p_value"] < 0.05
     assert omega["mean"] > 0          # in the direction of the shift
 
@@ -262,7 +262,7 @@ def test_multi_arm_split_equals_gls_after_change_of_baseline():
     Vinv = np.linalg.inv(V2)
     cov = np.linalg.inv(X2.T @ Vinv @ X2)
     mean = cov @ X2.T @ Vinv @ y2
-    table = node_split(net, FE, PROBS)
+    table = node_split(net, FE, PROBS)[0]
     assert row(table, "B", "A", "direct")["mean"] == pytest.approx(mean[-1], abs=1e-7)
     assert row(table, "B", "A", "direct")["sd"] == pytest.approx(np.sqrt(cov[-1, -1]), rel=1e-6)
     assert row(table, "B", "A", "indirect")["mean"] == pytest.approx(mean[0], abs=1e-7)
@@ -325,7 +325,7 @@ def test_ume_without_loops_is_the_consistency_model(effects):
     cons, ume = fit_exact(net, spec), fit_exact(net, spec, X)
     fitted = lambda post, D: (post.weight[:, None] * (post.mean @ D.T)).sum(0)  # noqa: E731
     np.testing.assert_allclose(fitted(ume, X), fitted(cons, net.design), atol=1e-6)
-    table = ume_comparison(net, spec, seed=3, n_draws=40000).set_index("study")
+    table = ume_comparison(net, spec, settings=exact_draws(seed=3, n=40000))[0].set_index("study")
     total = table.loc["TOTAL"]
     assert total["resdev_ume"] == pytest.approx(total["resdev_consistency"], abs=0.05)
     assert total["dic_ume"] == pytest.approx(total["dic_consistency"], abs=0.1)
@@ -335,7 +335,7 @@ def test_ume_without_loops_is_the_consistency_model(effects):
 
 def test_ume_on_parkinsons_has_one_parameter_per_pair():
     """TSD2 Example 7 has five compared pairs; fixed-effect pD is then 5 (closed form), against 4 for consistency."""
-    table = ume_comparison(parkinsons(), tsd2_spec("fixed"), seed=1, n_draws=40000).set_index("study")
+    table = ume_comparison(parkinsons(), tsd2_spec("fixed"), settings=exact_draws(seed=1, n=40000))[0].set_index("study")
     assert table.loc["TOTAL", "leverage_ume"] == pytest.approx(5.0, abs=0.1)
     assert table.loc["TOTAL", "leverage_consistency"] == pytest.approx(4.0, abs=0.1)
     assert table.loc["TOTAL", "n_datapoints"] == 8

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import parkinsons, tsd2_spec
+from helpers import exact_draws, parkinsons, tsd2_spec
 from scipy import integrate, stats
 
 from nma.checks.sensitivity import (
@@ -32,7 +32,7 @@ def test_fixed_effect_row_is_the_gls_closed_form():
     precision = X.T @ np.linalg.inv(V) @ X + np.eye(X.shape[1]) / sd**2
     cov = np.linalg.inv(precision)
     mean = cov @ X.T @ np.linalg.inv(V) @ y
-    table = heterogeneity_sensitivity(net, tsd2_spec("random"), seed=1, n_draws=2000, probs=PROBS)
+    table = heterogeneity_sensitivity(net, tsd2_spec("random"), PROBS, settings=exact_draws(seed=1, n=2000))[0]
     fe = table[table["prior"] == FIXED_EFFECT].set_index("treatment")
     z = stats.norm.ppf(0.975)
     for i, t in enumerate(net.treatments[1:]):
@@ -44,14 +44,14 @@ def test_fixed_effect_row_is_the_gls_closed_form():
 
 def test_table_layout():
     net = parkinsons()
-    table = heterogeneity_sensitivity(net, tsd2_spec("random"), seed=1, n_draws=2000, probs=PROBS)
+    table = heterogeneity_sensitivity(net, tsd2_spec("random"), PROBS, settings=exact_draws(seed=1, n=2000))[0]
     priors = list(dict.fromkeys(table["prior"]))
     assert priors == ["uniform(0, 5)", *DEFAULT_TAU_PRIORS, FIXED_EFFECT]     # the analysis's own prior first
     assert table.groupby("prior")["p_best"].sum().to_numpy() == pytest.approx(np.ones(len(priors)))
     assert table.loc[table["treatment"] == net.reference, "hr_median"].isna().all()
     assert table.loc[table["analysis"], "prior"].unique().tolist() == ["uniform(0, 5)"]
     spec = ModelSpec(effects="random", d_prior_sd=100.0, tau_prior=parse_tau_prior("half-normal(0.5)"))
-    again = heterogeneity_sensitivity(net, spec, seed=1, n_draws=2000, probs=PROBS)
+    again = heterogeneity_sensitivity(net, spec, PROBS, settings=exact_draws(seed=1, n=2000))[0]
     assert list(dict.fromkeys(again["prior"])) == [*DEFAULT_TAU_PRIORS, FIXED_EFFECT]   # not listed twice
     assert again.loc[again["analysis"], "prior"].unique().tolist() == ["half-normal(0.5)"]
 

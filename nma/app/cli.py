@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from nma import __version__
-from nma.app import interrupt
+from nma.analysis import interrupt
 from nma.errors import NMAError
 
 #: Exit code of every NMAError (bad data, config, path, failed convergence); signals exit 128 + signum.
@@ -28,7 +28,7 @@ def _cmd_check(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from nma.app.outpath import check_output_dir
+    from nma.analysis.outpath import check_output_dir
 
     out = args.out if args.out is not None else str(Path("outputs") / Path(args.config).stem)
     check_output_dir(out, config=args.config, allow_outside=args.allow_outside)
@@ -42,7 +42,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_verify(args) -> int:
-    from nma.app.provenance import verify_outputs
+    from nma.analysis.provenance import verify_outputs
 
     ok, message = verify_outputs(args.outdir)
     print(message)

@@ -100,17 +100,13 @@ def describe_analysis(config: Path) -> str:
     from nma.app.assemble import analysis_network
     from nma.app.config import load_config
     from nma.checks.inconsistency import split_comparisons
+    from nma.models.families import family_of
 
     cfg = load_config(config)
     network = analysis_network(cfg).network
-    if cfg.binary:   # loops among the arm-level studies (binomial_checks.py splits those)
-        from nma.checks.binomial_checks import skeleton
-
-        if network.contrast is not None:
-            return f"{config} ({cfg.title})\n" + "\n".join("  " + line for line in network.summary().splitlines())
-        splits = split_comparisons(skeleton(network))
-    else:
-        splits = split_comparisons(network)
+    if not family_of(network).supports_designs(network):
+        return f"{config} ({cfg.title})\n" + "\n".join("  " + line for line in network.summary().splitlines())
+    splits = split_comparisons(network)
     loops = ("  loops: none (no comparison has both direct and independent indirect evidence)" if not splits else
              f"  loops: {len(splits)} comparison(s) with direct and independent indirect evidence: " +
              "; ".join(f"{s.treatment} vs {s.comparator} (direct: {', '.join(map(str, s.studies))})" for s in splits))

@@ -1,8 +1,9 @@
 """How much the heterogeneity prior drives the answer, and whether the data identify tau at all.
 
 Sparse oncology networks rarely inform tau, so a random-effects result can be mostly its tau prior. Every
-random-effects analysis is refitted (exact engine, milliseconds each) under DEFAULT_TAU_PRIORS and under fixed
-effect, and the HRs against the reference, P(best) and SUCRA are tabulated side by side.
+random-effects analysis is refitted under DEFAULT_TAU_PRIORS and under fixed effect, through the network's family
+(the exact engine, milliseconds each, where it exists; MCMC behind the convergence gate otherwise), and the effects
+against the reference, P(best) and SUCRA are tabulated side by side.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from nma.constants import COMPARATOR, TREATMENT
-from nma.core.network import Network
-from nma.models.exact import ExactPosterior, exact_relative_effects, fit_exact
+from nma.models.families import Family, FitSettings, check_settings, family_of
+from nma.models.posterior import Posterior
 from nma.models.priors import TauPrior, parse_tau_prior
 from nma.models.spec import ModelSpec
 from nma.posterior.summaries import ranks
@@ -27,20 +28,18 @@ FIXED_EFFECT = "fixed effect"
 SD_RATIO_LIMIT = 0.9
 
 
-def tau_sd_ratio(post: ExactPosterior, prior: TauPrior) -> float:
+def tau_sd_ratio(post, prior: TauPrior) -> float:
     """Posterior over prior spread of tau: SDs, or interquartile ranges when the prior has no SD (half-Cauchy)."""
-    if np.isfinite(prior.sd):
-        return post.tau_summary(())["sd"] / prior.sd
-    q = post.tau_summary((0.25, 0.75))
-    lo, hi = prior.ppf(np.array([0.25, 0.75]))
-    return (q[0.75] - q[0.25]) / (hi - lo)
+    if not isinstance(post, Posterior):   # an ExactPosterior
+        post = Posterior(post.treatments, (), np.zeros((1, 1, 1)), np.zeros((1, 1)), "exact", exact=post)
+    return post.tau_sd_ratio(prior)
 
 
-def tau_not_identified(network: Network, prior: TauPrior | None = None, post: ExactPosterior | None = None) -> str | None:
+def tau_not_identified(network, prior: TauPrior | None = None, post: Posterior | None = None) -> str | None:
     """Why the data do not identify tau, or None. The one rule behind every "tau is not identified" warning.
 
     Without a posterior only the structure is checked: some comparison needs two or more trials (loops alone
-    barely inform tau). With the prior and an exact posterior, also the prior-to-posterior SD ratio.
+    barely inform tau). With the prior and a posterior, also the prior-to-posterior SD ratio.
     """
     if int(network.comparisons["n_studies"].max()) < 2:
         return "no comparison has more than one trial"
@@ -63,43 +62,57 @@ def spec_for(spec: ModelSpec, label: str) -> ModelSpec:
                                                                                 tau_prior=parse_tau_prior(label))
 
 
-def prior_rows(label: str, spec: ModelSpec, treatments: tuple[str, ...], effect: pd.DataFrame, rk: pd.DataFrame,
+def prior_rows(label: str, spec: ModelSpec, measure, treatments: tuple[str, ...], effect: pd.DataFrame, rk: pd.DataFrame,
                tau: dict | None) -> list[dict]:
-    """Rows of sensitivity.csv for one prior: `effect` (log scale median/lower/upper vs the reference, indexed by
+    """Rows of sensitivity.csv for one prior: `effect` (model-scale median/lower/upper vs the reference, indexed by
     treatment), `rk` (ranks indexed by treatment), `tau` (median, lower, upper, sd ratio; None under fixed effect).
-    Columns are named after the measure: hr_median for hazard ratios, or_median for odds ratios."""
+    Columns are named after the measure, on its shown scale: hr_median for hazard ratios, or_median for odds
+    ratios, md_median for mean differences."""
     own = spec.tau_prior.text if spec.effects == "random" else FIXED_EFFECT
-    m = spec.measure.lower()
+    m = measure.code.lower()
     tau = tau or {"tau_median": np.nan, "tau_lower": np.nan, "tau_upper": np.nan, "tau_sd_ratio": np.nan}
     out = []
     for t in treatments:
-        ratio = np.exp(effect.loc[t, ["median", "lower", "upper"]].to_numpy(float)) if t != treatments[0] else np.full(3, np.nan)
-        out.append({"prior": label, "analysis": label == own, TREATMENT: t, COMPARATOR: treatments[0], f"{m}_median": ratio[0],
-                    f"{m}_lower": ratio[1], f"{m}_upper": ratio[2], "p_best": rk.loc[t, "p_best"], "sucra": rk.loc[t, "sucra"],
+        shown = (measure.to_shown(effect.loc[t, ["median", "lower", "upper"]].to_numpy(float)) if t != treatments[0]
+                 else np.full(3, np.nan))
+        out.append({"prior": label, "analysis": label == own, TREATMENT: t, COMPARATOR: treatments[0], f"{m}_median": shown[0],
+                    f"{m}_lower": shown[1], f"{m}_upper": shown[2], "p_best": rk.loc[t, "p_best"], "sucra": rk.loc[t, "sucra"],
                     **tau})
     return out
 
 
-def heterogeneity_sensitivity(network: Network, spec: ModelSpec, seed: int, n_draws: int,
-                              probs: tuple[float, float, float], priors: tuple[str, ...] = DEFAULT_TAU_PRIORS) -> pd.DataFrame:
-    """One row per prior x treatment: tau (median, CrI, SD ratio), HR versus the reference, P(best), SUCRA.
+def heterogeneity_sensitivity(network, spec: ModelSpec, probs: tuple[float, float, float],
+                              priors: tuple[str, ...] = DEFAULT_TAU_PRIORS, settings: FitSettings | None = None,
+                              family: Family | None = None, fitted: tuple[tuple[Posterior, ModelSpec], ...] = ()
+                              ) -> tuple[pd.DataFrame | None, list[str]]:
+    """One row per prior x treatment: tau (median, CrI, SD ratio), the effect versus the reference, P(best), SUCRA.
 
     The analysis's own prior comes first when it is not in `priors` (column `analysis` marks it); fixed effect last.
-    Ranks use exact draws with the analysis seed, as the exact engine's ranks.csv does.
+    Each prior is refitted through the family (`check_settings`), with the analysis seed, so ranks use the same draws
+    as the analysis's ranks.csv on the exact engine. `fitted` are posteriors the run already has (the analysis's own,
+    the fixed-effect companion), as (posterior, spec) pairs: one whose spec and engine match a row is reused rather than refitted. A refit that
+    fails the convergence gate is left out, with a note.
     """
+    family = family or family_of(network)
+    settings = check_settings(family, settings or FitSettings())
     ref = network.reference
-    frames = []
+    frames, notes = [], []
     for label in prior_labels(spec, priors):
         s = spec_for(spec, label)
-        post = fit_exact(network, s)
-        rel = exact_relative_effects(post, probs)
+        post = next((f for f, fs in fitted if fs == s and f.engine == settings.engine), None)
+        if post is None:
+            post = family.fit(network, s, settings)
+        if post.problems:
+            notes.append(f"Sensitivity: the fit under '{label}' failed the convergence gate twice and is not reported "
+                         f"({'; '.join(post.problems)})")
+            continue
+        rel = post.relative_effects(probs, settings.seed)
         rel = rel[rel[COMPARATOR] == ref].set_index(TREATMENT)
-        d, _ = post.sample(n_draws, np.random.default_rng(seed))
-        rk = ranks(np.column_stack([np.zeros(len(d)), d]), network.treatments, spec.lower_is_better).set_index(TREATMENT)
+        rk = ranks(post.all_treatment_draws(), network.treatments, spec.lower_is_better).set_index(TREATMENT)
         tau = None
         if label != FIXED_EFFECT:
             q = post.tau_summary(probs)
             tau = {"tau_median": q[probs[1]], "tau_lower": q[probs[0]], "tau_upper": q[probs[2]],
-                   "tau_sd_ratio": tau_sd_ratio(post, s.tau_prior)}
-        frames += prior_rows(label, spec, network.treatments, rel, rk, tau)
-    return pd.DataFrame(frames)
+                   "tau_sd_ratio": post.tau_sd_ratio(s.tau_prior)}
+        frames += prior_rows(label, spec, network.measure, network.treatments, rel, rk, tau)
+    return (pd.DataFrame(frames) if frames else None), notes

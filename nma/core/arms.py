@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from nma.core.measures import MEASURES, Measure
+from nma.core.structure import Structure
 from nma.core.network import (
     Network,
     comparisons_table,
@@ -78,6 +79,15 @@ class ArmNetwork:
                                          require_connected=False)
         return cls(arms, treatments, net, source=source)
 
+    @classmethod
+    def from_arms(cls, arms: pd.DataFrame, *, contrasts: pd.DataFrame | None = None, reference: str | None = None,
+                  source: str = "<memory>") -> ArmNetwork:
+        """A binary-outcome network from arm counts: columns ``study, treatment, r, n`` (responders of n).
+
+        `contrasts` adds contrast-level studies (``study, treatment, y, se`` with y a log odds ratio), which share d
+        and tau with the arm-level ones (TSD2 Program 8). The measure is the odds ratio."""
+        return cls.from_data(arms, contrasts, reference=reference, source=source)
+
     # ---- structure -------------------------------------------------------------------------
     @property
     def reference(self) -> str:
@@ -129,6 +139,12 @@ class ArmNetwork:
         """Treatment index of each arm's study baseline."""
         first = self.treatment_of_arm[self.is_baseline]
         return first[self.study_of_arm]
+
+    @cached_property
+    def structure(self) -> Structure:
+        """The arm-level studies' treatments and arms (baseline first): its contrasts are the delta rows one to one.
+        A mixed network's contrast-level studies are not part of it (designs apply to the arm-level model only)."""
+        return Structure(self.treatments, self.arms[["study", "treatment"]].reset_index(drop=True))
 
     @cached_property
     def delta_labels(self) -> list[str]:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from nma.core.validation import check_contrasts
+from nma.core.structure import Structure
 from nma.core.measures import MEASURES, Measure, measure_of
 from nma.core.ratios import check_labels, contrasts_from_ratios, warn_if_ratio_like
 from nma.core.tables import ROW
@@ -135,16 +136,14 @@ class Network:
         return self.arms["y"].to_numpy(float)
 
     @cached_property
+    def structure(self) -> Structure:
+        """Treatments and arms without the data: what node-split and UME designs are built from."""
+        return Structure(self.treatments, self.contrasts[["study", "treatment"]].reset_index(drop=True))
+
+    @property
     def design(self) -> np.ndarray:
         """X with y = X d: +1 for the arm's treatment, -1 for the study baseline (reference column dropped)."""
-        col = {t: i for i, t in enumerate(self.treatments[1:])}
-        X = np.zeros((len(self.arms), len(self.treatments) - 1))
-        for r, (t, b) in enumerate(self.arms[["treatment", "baseline"]].itertuples(index=False)):
-            if t in col:
-                X[r, col[t]] += 1.0
-            if b in col:
-                X[r, col[b]] -= 1.0
-        return X
+        return self.structure.design
 
     @cached_property
     def covariance(self) -> np.ndarray:

@@ -27,8 +27,8 @@ def build_binomial_model(net: ArmNetwork, spec: ModelSpec, design: np.ndarray | 
                          parameters: list[str] | None = None) -> pm.Model:
     """`d[treatment]` (log-OR vs the reference), `mu[study]`, `delta[contrast]`, and `r[arm]` observed.
 
-    With `design` (contrasts x parameters, the node-split or UME designs of nma/inconsistency.py applied to
-    `binomial_checks.skeleton`), the contrast means are design @ beta, `beta[parameter]` named by `parameters`,
+    With `design` (contrasts x parameters, the node-split or UME designs of nma/checks/inconsistency.py over
+    the network's `structure`), the contrast means are design @ beta, `beta[parameter]` named by `parameters`,
     in place of d (arm-level networks only)."""
     coords = {TREATMENT: list(net.treatments[1:]), STUDY: list(net.arm_studies), ARM: net.arm_labels,
               CONTRAST: net.delta_labels}

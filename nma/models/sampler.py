@@ -1,14 +1,15 @@
-"""The only place that runs MCMC, and the convergence gate every fit must pass before it is reported."""
+"""The only place that runs MCMC, and the convergence gate every fit must pass before it is reported.
+
+PyMC and ArviZ are imported inside the functions that use them, so a run on the exact engine never loads them.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
 
-import arviz as az
 import numpy as np
 import pandas as pd
-import pymc as pm
 from threadpoolctl import threadpool_limits
 
 #: Gate thresholds (Vehtari et al. 2021): rank-normalised R-hat and bulk/tail ESS; any divergence fails.
@@ -32,10 +33,12 @@ class SamplerConfig:
         return asdict(self)
 
 
-def sample(model: pm.Model, config: SamplerConfig) -> az.InferenceData:
+def sample(model, config: SamplerConfig):
     """NUTS, one chain per core. BLAS is held to one thread while the chain processes fork: when the caller's
     NumPy already runs a threaded BLAS (e.g. NumPy imported before nma set OPENBLAS_NUM_THREADS), forked
     chains oversubscribe the two cores and a 10-second fit takes many minutes."""
+    import pymc as pm
+
     cores = config.cores or min(config.chains, os.cpu_count() or 1)
     with model, threadpool_limits(limits=1):
         return pm.sample(draws=config.draws, tune=config.tune, chains=config.chains, cores=cores,
@@ -44,8 +47,10 @@ def sample(model: pm.Model, config: SamplerConfig) -> az.InferenceData:
                          mp_ctx="fork")
 
 
-def diagnostics(idata: az.InferenceData, var_names: list[str]) -> tuple[pd.DataFrame, int]:
+def diagnostics(idata, var_names: list[str]) -> tuple[pd.DataFrame, int]:
     """Per scalar parameter: R-hat, bulk and tail ESS, MCSE of the mean; plus the number of divergences."""
+    import arviz as az
+
     rhat = az.rhat(idata, var_names=var_names)
     bulk = az.ess(idata, var_names=var_names, method="bulk")
     tail = az.ess(idata, var_names=var_names, method="tail")
@@ -70,6 +75,8 @@ def mcse_sd(x) -> float:
     For heavy-tailed posteriors (a d whose spread is driven by the tail of tau) it is much larger than the
     MCSE of the mean suggests.
     """
+    import arviz as az
+
     sq = (x - x.mean()) ** 2
     ess = float(az.ess(np.asarray(sq.transpose("chain", "draw"))))
     sd = float(x.std())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 
+from nma.core.measures import measure_of
 from nma.errors import ModelSpecError, ModelWarning
 from nma.models.priors import TauPrior, parse_tau_prior
 
@@ -14,8 +15,6 @@ DEFAULT_D_PRIOR_SD = 10.0
 #: from the pooled one. Vaguer priors (half-normal(5)) let a sparse oncology network put absurd mass on tau.
 DEFAULT_TAU_PRIOR = "half-normal(0.5)"
 EFFECTS = ("fixed", "random")
-#: The ratio each basic parameter is the log of, and its name in words.
-MEASURES = {"HR": "log hazard ratio", "OR": "log odds ratio"}
 ENGINES = ("mcmc", "exact")
 
 
@@ -33,13 +32,13 @@ class ModelSpec:
     lower_is_better: bool = True
     defaults_used: tuple[str, ...] = ()
     measure: str = "HR"
+    likelihood: str = ""      # the family's sentence in describe(); set by nma.fit from the network's family
 
     def __post_init__(self):
         if self.effects not in EFFECTS:
             raise ModelSpecError(f"[model] effects = {self.effects!r}; use one of: {', '.join(EFFECTS)}. Fix: write "
                                  "effects = \"random\" or effects = \"fixed\"")
-        if self.measure not in MEASURES:
-            raise ModelSpecError(f"measure = {self.measure!r}; use one of: {', '.join(MEASURES)}")
+        object.__setattr__(self, "measure", measure_of(self.measure).code)
         if not (isinstance(self.d_prior_sd, (int, float)) and self.d_prior_sd > 0):
             raise ModelSpecError(f"[model] d_prior_sd = {self.d_prior_sd!r} must be a positive number. Fix: e.g. "
                                  "d_prior_sd = 10 (the default, vague on the log-HR scale)")
@@ -73,14 +72,14 @@ class ModelSpec:
         return spec
 
     def describe(self) -> str:
-        m = self.measure
-        lines = [f"{'Random' if self.effects == 'random' else 'Fixed'}-effect network meta-analysis on the {MEASURES[m]} scale.",
-                 f"Each basic parameter d (log-{m} versus the reference) ~ normal with mean 0 and SD {self.d_prior_sd:g}."]
-        if m == "OR":
-            lines.append("Arm-level studies: binomial likelihood with a logit link (no continuity correction); each "
-                         "study's baseline log-odds ~ normal with mean 0 and SD 100 (TSD2).")
+        """The model in words, with the family's own sentence (`likelihood`: the binomial family's baseline prior)."""
+        m = measure_of(self.measure)
+        lines = [f"{'Random' if self.effects == 'random' else 'Fixed'}-effect network meta-analysis on the {m.model_scale} scale.",
+                 f"Each basic parameter d ({m.model_label} versus the reference) ~ normal with mean 0 and SD {self.d_prior_sd:g}."]
+        if self.likelihood:
+            lines.append(self.likelihood)
         if self.effects == "random":
-            lines.append(self.tau_prior.describe() + f"; the trial-specific log-{m}s of a multi-arm trial are correlated 0.5.")
+            lines.append(self.tau_prior.describe() + f"; the trial-specific {m.model_label}s of a multi-arm trial are correlated 0.5.")
         lines.append(f"{'Lower' if self.lower_is_better else 'Higher'} values are better when ranking.")
         if self.defaults_used:
             lines.append("Defaults used: " + "; ".join(self.defaults_used) + ".")

@@ -63,9 +63,13 @@ def relative_effects(draws: np.ndarray, treatments: tuple[str, ...], ci_prob: fl
     return pd.DataFrame(rows)
 
 
-def add_ratio_scale(table: pd.DataFrame) -> pd.DataFrame:
-    """exp_median, exp_lower, exp_upper: the hazard ratio scale."""
+def add_ratio_scale(table: pd.DataFrame, measure=None) -> pd.DataFrame:
+    """exp_median, exp_lower, exp_upper (and exp_pred_*): the ratio scale of a ratio measure (HR, OR).
+
+    A difference measure (`measure.is_ratio` false: MD, SMD) is shown on its own scale, so nothing is added."""
     out = table.copy()
+    if measure is not None and not measure.is_ratio:
+        return out
     for c in ("median", "lower", "upper", "pred_lower", "pred_upper"):
         if c in out:
             out[f"exp_{c}"] = np.exp(out[c])

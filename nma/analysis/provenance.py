@@ -9,16 +9,13 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from nma import __version__
-from nma.app.config import AnalysisConfig
 from nma.errors import NMAError
 
 DEPENDENCIES = ("pymc", "pytensor", "arviz", "numpy", "scipy", "pandas", "xarray", "h5netcdf", "networkx")
 
 
-
 def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
 
 
 def dependency_versions() -> dict[str, str]:
@@ -31,13 +28,11 @@ def dependency_versions() -> dict[str, str]:
     return out
 
 
-
 def dependency_lock() -> dict[str, str]:
     """Every installed distribution and its version: what `pip install` must reproduce to rerun."""
     from importlib.metadata import distributions
 
     return dict(sorted({d.metadata["Name"].lower(): d.version for d in distributions() if d.metadata["Name"]}.items()))
-
 
 
 def package_hash() -> str:
@@ -47,22 +42,8 @@ def package_hash() -> str:
     return hashlib.sha256(b"".join(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() for f in files)).hexdigest()
 
 
-
-def input_files(cfg: AnalysisConfig) -> list[Path]:
-    if cfg.contrasts_path is not None or cfg.arms_path is not None:
-        return [p for p in (cfg.arms_path, cfg.contrasts_path) if p is not None]
-    return [cfg.evidence_dir / f for f in ("treatments.csv", "sources.csv", "evidence.csv")]
-
-
-
-def input_hashes(cfg: AnalysisConfig) -> dict[str, str]:
-    return {str(p): sha256(p) for p in input_files(cfg)}
-
-
-
 def combined_hash(hashes: dict[str, str]) -> str:
     return hashlib.sha256("".join(f"{Path(k).name}:{v}\n" for k, v in sorted(hashes.items())).encode()).hexdigest()
-
 
 
 def verify_outputs(outdir: str | Path) -> tuple[bool, str]:
@@ -84,7 +65,6 @@ def verify_outputs(outdir: str | Path) -> tuple[bool, str]:
     if changed:
         return False, "outputs are NOT current:\n  " + "\n  ".join(changed)
     return True, f"outputs are current: config, data ({len(info['inputs'])} files) and package {__version__} all match"
-
 
 
 def _package_changes(info: dict) -> list[str]:

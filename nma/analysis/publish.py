@@ -17,8 +17,8 @@ def write_outputs(outdir: Path, tables: dict[str, pd.DataFrame], idata, run_info
     Any failure or signal before the swap removes the temporary folder and leaves the previous outputs as they
     were; the swap itself (two renames) runs with SIGINT/SIGTERM held back, so it happens whole or not at all.
     """
-    from nma.app.interrupt import check, deferred, pause
-    from nma.app.outpath import check_replaceable
+    from nma.analysis.interrupt import check, deferred, pause
+    from nma.analysis.outpath import check_replaceable
 
     outdir = Path(outdir)
     check_replaceable(outdir)

@@ -1,0 +1,62 @@
+"""The shipped evidence base as a Python object: `nma.load_evidence("data").select(setting=..., outcome=...)`.
+
+The same selection rules `nma run` applies to a config's [data] table, returning the network (contrast-level for
+time-to-event outcomes, arm-level for binary ones) with its selection log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from nma.constants import BINARY
+from nma.core.arms import ArmNetwork
+from nma.core.network import Network
+from nma.evidence.evidence import Evidence, load
+from nma.evidence.nodes import NodeGrouping
+from nma.evidence.selection import Selection, TrialChoice
+
+
+@dataclass(frozen=True, eq=False)
+class EvidenceBase:
+    """The validated data/ folder (treatments, sources, evidence rows)."""
+
+    evidence: Evidence
+
+    @property
+    def treatments(self):
+        return self.evidence.treatments
+
+    def select(self, setting: str, outcome: str, *, population: str = "itt", outcome_definition: str | None = None,
+               trials: dict[str, dict] | None = None, exclude_trials=(), include_trials=(), nodes: dict | None = None,
+               nodes_rationale: str = "", responders_from_rates: bool = False, reference: str | None = None):
+        """One network: one analysis, population and source per trial, chosen by the rules in data/README.md.
+
+        Returns a Network (hazard ratios) or, for a binary outcome, an ArmNetwork (odds ratios); its `selection_log`
+        attribute says which rule chose each row."""
+        selection = Selection(setting=setting, outcome=outcome, population=population,
+                              outcome_definition=outcome_definition,
+                              trials={t: TrialChoice(**c) for t, c in (trials or {}).items()},
+                              exclude_trials=tuple(exclude_trials), include_trials=tuple(include_trials),
+                              nodes=NodeGrouping({k: tuple(v) for k, v in (nodes or {}).items()}, nodes_rationale),
+                              responders_from_rates=responders_from_rates)
+        if outcome in BINARY:
+            from nma.evidence.counts import select_arms
+
+            selected = select_arms(self.evidence, selection)
+            net = ArmNetwork.from_data(selected.contrasts, reference=reference, source=self.evidence.path)
+        else:
+            from nma.evidence.selection import select
+
+            selected = select(self.evidence, selection)
+            net = Network.from_contrasts(selected.contrasts, reference=reference, source=self.evidence.path)
+        object.__setattr__(net, "selection_log", tuple(selected.log))
+        return net
+
+    def __repr__(self) -> str:
+        return f"EvidenceBase({self.evidence!r})"
+
+
+def load_evidence(path: str | Path = "data") -> EvidenceBase:
+    """Load and validate a data/ folder (treatments.csv, sources.csv, evidence.csv); errors name file, row, column."""
+    return EvidenceBase(load(path))
