@@ -262,10 +262,10 @@ def test_python_arguments_raise_nma_errors():
 
     with pytest.raises(NMAError, match=r"n_studies=2 with n_treatments=5.*Fix:"):
         synthetic_network(5, 2)
+    from helpers import parkinsons
+
     from nma.models.normal_pymc import build_model
     from nma.models.spec import ModelSpec
-
-    from helpers import parkinsons
 
     with pytest.raises(ModelSpecError, match=r"parameterisation='joint' is not one of conditional, direct"):
         build_model(parkinsons(), ModelSpec(effects="fixed"), parameterisation="joint")
@@ -314,3 +314,25 @@ def test_measure_of_the_config_sets_the_plausible_size(tmp_path, no_fit):
     with pytest.raises(ConfigError, match=r"\[model\] mid = -0.5: the measure is a mean difference \(MD\)"):
         run_config(config, out=tmp_path / "outputs" / "c")
     assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize("model, error", [
+    ("mid = 1.25", None),                                   # binary outcome: higher (response) is better, OR > 1
+    ("mid = 0.8", r"\[model\] mid = 0.8: with lower_is_better = false \(higher is better\) an odds ratio \(OR\) above 1 is a benefit"),
+    ("reference_median_months = 12.0", r"\[model\] reference_median_months = 12.0: .*odds ratio \(OR\)"),
+    ('forest_comparators = ["Z"]', r'\[model\] forest_comparators = \["Z"\]: treatment "Z" is not in the network'),
+])
+def test_arm_level_network(model, error, tmp_path, no_fit):
+    """TSD4 smoking cessation (arm counts, odds ratios): the rules read the measure and direction of the network."""
+    from helpers import REF
+
+    config = tmp_path / "arms.toml"
+    config.write_text(f'[data]\narms = "{REF / "tsd4_smoking.csv"}"\n[model]\neffects = "random"\n{model}\n',
+                      encoding="utf-8")
+    cfg = load_config(config)
+    network = analysis_network(cfg).network
+    if error is None:
+        validate_config(cfg, network)
+    else:
+        with pytest.raises(ConfigError, match=error):
+            validate_config(cfg, network)

@@ -112,25 +112,30 @@ def _check_mid(cfg: AnalysisConfig, measure, lower_is_better: bool) -> None:
     direction = "lower_is_better = true" if lower_is_better else "lower_is_better = false (higher is better)"
     if not math.isfinite(mid):
         raise _error(cfg, "mid", mid, "the minimal important difference must be a finite number",
-                     "type the MID, e.g. 0.8 (a hazard ratio of 0.8)" if lower_is_better else "type the MID, e.g. 1.25")
+                     "type the ratio that is just worth having, e.g. 0.8" if lower_is_better else
+                     "type the ratio that is just worth having, e.g. 1.25")
     if not measure.is_ratio:
         raise _error(cfg, "mid", mid,
-                     f"the measure is a {measure.name} ({measure.code}), and a MID on a difference scale (nonzero, "
+                     f"the measure is {_a(measure.name)} ({measure.code}), and a MID on a difference scale (nonzero, "
                      f"{'negative' if lower_is_better else 'positive'} with {direction}) is not computed yet: mid.csv "
                      "compares effects on the ratio scale only", "remove mid")
     if mid <= 0:
-        raise _error(cfg, "mid", mid, f"the minimal important difference of a {measure.name} ({measure.code}) is a "
+        raise _error(cfg, "mid", mid, f"the minimal important difference of {_a(measure.name)} ({measure.code}) is a "
                      "ratio, and a ratio is greater than 0",
                      "type the ratio that is just worth having, e.g. 0.8" if lower_is_better else
                      "type the ratio that is just worth having, e.g. 1.25")
     if lower_is_better and not mid < 1:
-        raise _error(cfg, "mid", mid, f"with {direction} a {measure.code} below 1 is a benefit, so the MID must lie "
-                     f"between 0 and 1{' (1 is no difference)' if mid == 1 else ''}",
+        raise _error(cfg, "mid", mid, f"with {direction} {_a(measure.name)} ({measure.code}) below 1 is a "
+                     f"benefit, so the MID must lie between 0 and 1{' (1 is no difference)' if mid == 1 else ''}",
                      f"{_reciprocal(mid)}set lower_is_better = false if higher {measure.code}s are better")
     if not lower_is_better and not mid > 1:
-        raise _error(cfg, "mid", mid, f"with {direction} a {measure.code} above 1 is a benefit, so the MID must be "
-                     f"greater than 1{' (1 is no difference)' if mid == 1 else ''}",
+        raise _error(cfg, "mid", mid, f"with {direction} {_a(measure.name)} ({measure.code}) above 1 is a "
+                     f"benefit, so the MID must be greater than 1{' (1 is no difference)' if mid == 1 else ''}",
                      f"{_reciprocal(mid)}set lower_is_better = true if lower {measure.code}s are better")
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[:1] in "aeiou" else "a ") + noun
 
 
 def _reciprocal(mid: float) -> str:
@@ -142,5 +147,5 @@ def _check_reference_median(cfg: AnalysisConfig, measure) -> None:
     if months is None or measure.code == "HR":
         return
     raise _error(cfg, "reference_median_months", months,
-                 f"implied medians (median_ref / HR) need hazard ratios, and this network's measure is a "
-                 f"{measure.name} ({measure.code})", "remove reference_median_months")
+                 f"implied medians (median_ref / HR) need hazard ratios, and this network's measure is "
+                 f"{_a(measure.name)} ({measure.code})", "remove reference_median_months")

@@ -9,8 +9,8 @@ import pandas as pd
 from nma.core.arms import check_arms
 from nma.core.tables import ROW, Cell, parse_number, read_csv_strict
 from nma.core.validation import PROVENANCE
-from nma.inputs.contrasts import MAX_PATIENTS
 from nma.errors import EvidenceError
+from nma.inputs.contrasts import MAX_PATIENTS
 
 ARM_COLUMNS = ("study", "treatment", "r", "n")
 

@@ -17,7 +17,6 @@ from nma.core.validation import (
 )
 from nma.errors import EvidenceError
 
-
 #: Largest |y| and se on a log-ratio scale: a log hazard (odds, risk) ratio of 50 is a ratio of 5e21, and an SE of
 #: 50 a 95% interval spanning e^196; no trial reports either, so such a value is a typo or a ratio typed unlogged.
 LOG_SCALE_LIMIT = 50.0
@@ -62,7 +61,7 @@ def _check_size(y: float, se: float, n: float, rec: dict, where: Cell, measure: 
     scale = measure.model_scale
     unit = ("a ratio typed instead of its log, or a typo" if measure.is_ratio else
             "a typo, or the outcome in too small a unit")
-    cell = lambda col: Cell(where.file, where.row, col)  # noqa: E731
+    cell = lambda col: Cell(where.file, where.row, col)
     if abs(y) > limit:
         raise cell("y").error(f"|y| = {abs(y):g} is beyond {limit:g}, implausible for a {scale}", value=rec["y"],
                               fix=f"y is on the model scale ({scale}); check the value: it looks like {unit}")
