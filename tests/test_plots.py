@@ -251,7 +251,7 @@ def test_style_is_per_figure_not_global():
     assert ax.get_yticklabels()[0].get_fontsize() == plots.STYLE["font.size"]   # tick labels too (made lazily)
 
 
-def test_save_figure_writes_png_and_svg_reproducibly_and_closes(tmp_path):
+def test_save_figure_writes_png_and_svg_reproducibly(tmp_path):
     paths = [plots.save_figure(plots.forest_plot(rel_table(), "A", "HR"), tmp_path / name) for name in ("a", "b")]
     assert paths == [tmp_path / "a.png", tmp_path / "b.png"]
     for suffix in (".png", ".svg"):
@@ -261,6 +261,16 @@ def test_save_figure_writes_png_and_svg_reproducibly_and_closes(tmp_path):
     assert "HR versus A (log scale)" in svg   # svg.fonttype none: text stays text
     assert b"Software" not in (tmp_path / "a.png").read_bytes()
     assert matplotlib.rcParams["svg.hashsalt"] is None   # the SVG settings applied only while saving
+
+
+def test_save_figure_frees_pyplot_figures(tmp_path):
+    import matplotlib.pyplot as plt
+
+    fig = plots.rank_plot(idata(), ["tau"])   # ArviZ makes its figures with pyplot
+    assert fig.number in plt.get_fignums()
+    assert plots.save_figure(fig, tmp_path / "rank.png") == tmp_path / "rank.png"
+    assert fig.number not in plt.get_fignums()
+    assert (tmp_path / "rank.svg").exists()
 
 
 def test_check_figures_saves_the_model_checks_figures(tmp_path):

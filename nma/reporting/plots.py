@@ -49,9 +49,10 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     with matplotlib.rc_context(SVG_STYLE):
         fig.savefig(path.with_suffix(".png"), dpi=130, bbox_inches="tight", metadata={"Software": None})
         fig.savefig(path.with_suffix(".svg"), bbox_inches="tight", metadata={"Date": None, "Creator": None})
-    import matplotlib.pyplot as plt   # ArviZ's figures are pyplot's; closing frees them (a no-op for the others)
+    if getattr(fig.canvas, "manager", None) is not None:   # a pyplot figure (ArviZ's): free it from pyplot's registry
+        import matplotlib.pyplot as plt
 
-    plt.close(fig)
+        plt.close(fig)
     return path.with_suffix(".png")
 
 
