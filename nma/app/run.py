@@ -128,10 +128,11 @@ def summary_message(prepared: Prepared, fitted: Fit, outdir: Path, seconds: floa
 
 
 def input_files(cfg: AnalysisConfig) -> list[Path]:
-    if cfg.contrasts_path is not None or cfg.arms_path is not None:
-        return [p for p in (cfg.arms_path, cfg.contrasts_path) if p is not None]
+    """The files an analysis reads: its own CSVs ([data] ratios / contrasts / arms / treatments), or data/'s three."""
+    own = [cfg.arms_path, cfg.contrasts_path, cfg.ratios_path, cfg.treatments_path]
+    if any(p is not None for p in own[:3]):
+        return [p for p in own if p is not None]
     return [cfg.evidence_dir / f for f in ("treatments.csv", "sources.csv", "evidence.csv")]
-
 
 
 def input_hashes(cfg: AnalysisConfig) -> dict[str, str]:
