@@ -219,7 +219,7 @@ class Deliverables:
         cols = [c for c in ("study", "treatment", "r", "y", "se", "n", *ratio_cols, "analysis", "data_cut", "population",
                             "outcome_definition", "source_id", "location", "responders_derivation") if c in self.network.contrasts]
         ev = self.network.contrasts[cols].copy()
-        if "y" in ev and m.is_ratio:
+        if "y" in ev and m.is_ratio and m.code.lower() not in ev and "ratio" not in ev:   # not twice beside the printed hr
             ev.insert(3, f"{m.code} vs study reference", m.to_shown(ev["y"]))
         elif "y" in ev:
             ev = ev.rename(columns={"y": f"y ({m.code} vs study reference)"})
