@@ -12,13 +12,6 @@ Data flows one way: evidence or a user's table -> network -> model family -> fit
 checks -> outputs. Importing nma changes no global state (threads, warning filters, matplotlib).
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("nma")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
-
 from nma.analysis.fit import Fit, Note, fit
 from nma.analysis.plotting import (
     plot_devdev,
@@ -31,6 +24,7 @@ from nma.analysis.plotting import (
     plot_tau,
     save_figure,
 )
+from nma.constants import __version__
 from nma.core.arms import ArmNetwork
 from nma.core.measures import MEASURES, Measure
 from nma.core.network import Network

@@ -1,4 +1,11 @@
-"""Names shared by every layer: xarray dimensions, interval width, vocabularies."""
+"""Names shared by every layer: the package version, xarray dimensions, interval width, vocabularies."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("nma")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
 
 #: xarray / PyMC dimension names: domain terms, never generated ones.
 TREATMENT, COMPARATOR, STUDY, CONTRAST, RANK = "treatment", "comparator", "study", "contrast", "rank"

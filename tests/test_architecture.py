@@ -20,11 +20,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "constants"),
     ("core",),
     ("inputs", "evidence"),
-    ("models",),
     ("posterior",),
+    ("models",),
     ("checks",),
-    ("analysis",),
     ("reporting",),
+    ("analysis",),
     ("app",),
 )
 RANK = {layer: rank for rank, names in enumerate(LAYERS) for layer in names}
@@ -32,20 +32,7 @@ FACADE = "nma (facade)"
 
 #: Edges that break the rule today, each to be removed by whoever fixes it (the test fails when one is no longer
 #: needed, so the list cannot go stale). Keys: (module path under nma/, imported module).
-KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
-    # analysis -> reporting: the notebook figures of a Fit wrap reporting.plots, and Fit.save writes the
-    # deliverables; either these modules belong to reporting, or plots/deliverables move below analysis.
-    ("analysis/plotting.py", "nma.reporting.plots"): "analysis imports reporting (plots)",
-    ("analysis/plotting.py", "nma.reporting.league"): "analysis imports reporting (league)",
-    ("analysis/save.py", "nma.reporting.deliverables"): "analysis imports reporting (deliverables)",
-    # models -> posterior: the Posterior type summarises itself with posterior.summaries.
-    ("models/posterior.py", "nma.posterior.summaries"): "models imports posterior",
-    # `from nma import __version__` imports the facade, which imports these modules back: it works only because
-    # nma/__init__.py sets __version__ before its other imports. Fix: keep the version in a bottom module.
-    ("analysis/provenance.py", "nma"): "imports the facade for __version__",
-    ("analysis/save.py", "nma"): "imports the facade for __version__",
-    ("reporting/deliverables.py", "nma"): "imports the facade for __version__",
-}
+KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 def modules() -> list[Path]:

@@ -308,8 +308,8 @@ def test_response_default_direction_and_warning(tmp_path):
     assert cfg.binary
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ModelWarning)
-        spec = ModelSpec.from_config(cfg.model, binary=True)
+        spec = ModelSpec.from_config(cfg.model, measure="OR", lower_is_better_default=False)
     assert spec.lower_is_better is False and spec.measure == "OR"
     assert "log odds ratio" in spec.describe()
     with pytest.warns(ModelWarning, match="lower_is_better = true for a binary"):
-        ModelSpec.from_config({"effects": "fixed", "d_prior_sd": 10, "lower_is_better": True}, binary=True)
+        ModelSpec.from_config({"effects": "fixed", "d_prior_sd": 10, "lower_is_better": True}, measure="OR", lower_is_better_default=False)

@@ -39,7 +39,7 @@ def plot_league(fit, order: list[str] | None = None, *, ax=None):
     """Heatmap of every pairwise effect (row versus column, posterior median)."""
     rel = fit.relative_effects()
     p = prob_better(fit.posterior.all_treatment_draws(), fit.spec.lower_is_better)
-    long = league.league_long(rel, p, fit.treatments)
+    long = league.league_long(rel, p, fit.treatments, fit.measure)
     return plots.league_heatmap(long, list(order or fit.treatments), fit.measure, ax=ax)
 
 

@@ -8,7 +8,7 @@ import json
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from nma import __version__
+from nma.constants import __version__
 from nma.errors import NMAError
 
 DEPENDENCIES = ("pymc", "pytensor", "arviz", "numpy", "scipy", "pandas", "xarray", "h5netcdf", "networkx")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from nma import __version__
+from nma.constants import __version__
 from nma.analysis.provenance import combined_hash, dependency_lock, dependency_versions, package_hash
 from nma.analysis.publish import write_outputs
 
@@ -36,7 +36,6 @@ class ReportOptions:
     forest_comparators: tuple[str, ...] = ()
     reference_median_months: float | None = None
     evidence_dir: Path | None = None
-    binary: bool = False
     selection: object = None
 
 
@@ -72,7 +71,7 @@ def save_fit(fit, outdir: str | Path, options: ReportOptions | None = None, prov
     from nma.reporting.deliverables import Deliverables
 
     outdir = Path(outdir)
-    options = options or ReportOptions(name=outdir.name, title=outdir.name, binary=fit.family.name == "binomial arm")
+    options = options or ReportOptions(name=outdir.name, title=outdir.name)
     provenance = provenance or python_provenance(fit)
     checks = fit.checks()
     post, spec, network = fit.posterior, fit.spec, fit.network

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from nma import __version__
+from nma.constants import __version__
 from nma.analysis import interrupt
 from nma.errors import NMAError
 

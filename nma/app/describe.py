@@ -103,14 +103,17 @@ def describe_analysis(config: Path) -> str:
     from nma.models.families import family_of
 
     cfg = load_config(config)
-    network = analysis_network(cfg).network
+    assembled = analysis_network(cfg)
+    network = assembled.network
+    chosen = "".join(f"\n  selection: {line}" for line in assembled.log if ": analysis '" in line)
     if not family_of(network).supports_designs(network):
-        return f"{config} ({cfg.title})\n" + "\n".join("  " + line for line in network.summary().splitlines())
+        return f"{config} ({cfg.title})\n" + "\n".join("  " + line for line in network.summary().splitlines()) + chosen
     splits = split_comparisons(network)
     loops = ("  loops: none (no comparison has both direct and independent indirect evidence)" if not splits else
              f"  loops: {len(splits)} comparison(s) with direct and independent indirect evidence: " +
              "; ".join(f"{s.treatment} vs {s.comparator} (direct: {', '.join(map(str, s.studies))})" for s in splits))
-    return f"{config} ({cfg.title})\n" + "\n".join("  " + line for line in network.summary().splitlines()) + "\n" + loops
+    return (f"{config} ({cfg.title})\n" + "\n".join("  " + line for line in network.summary().splitlines()) + chosen
+            + "\n" + loops)
 
 
 def check_paths(paths: list[str]) -> tuple[list[str], list[str]]:

@@ -17,6 +17,7 @@ from nma.analysis.save import Provenance, ReportOptions
 from nma.app.assemble import Assembled, analysis_network
 from nma.app.config import AnalysisConfig, check_engine, load_config
 from nma.constants import CI_PROB
+from nma.models.families import family_of
 from nma.models.spec import ModelSpec
 
 
@@ -52,7 +53,9 @@ def prepare(cfg: AnalysisConfig, engine: str) -> Prepared:
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         assembled = analysis_network(cfg)
-        spec = ModelSpec.from_config(cfg.model, binary=cfg.binary)
+        family = family_of(assembled.network)
+        spec = ModelSpec.from_config(cfg.model, measure=assembled.network.measure.code,
+                                     lower_is_better_default=family.lower_is_better_default)
     validate(cfg, assembled.network)
     return Prepared(cfg, assembled, spec, tuple(f"{w.category.__name__}: {w.message}" for w in record))
 
@@ -87,7 +90,7 @@ def report_options(cfg: AnalysisConfig) -> ReportOptions:
     return ReportOptions(name=cfg.name, title=cfg.title, raw=cfg.raw, path=cfg.path, league_order=cfg.league_order,
                          league_upper=cfg.league_upper, mid=cfg.mid, forest_comparators=cfg.forest_comparators,
                          reference_median_months=cfg.reference_median_months, evidence_dir=cfg.evidence_dir,
-                         binary=cfg.binary, selection=cfg.selection)
+                         selection=cfg.selection)
 
 
 def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult:

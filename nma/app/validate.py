@@ -27,6 +27,7 @@ import math
 from nma.app.config import AnalysisConfig
 from nma.core.tables import closest
 from nma.errors import ConfigError
+from nma.models.families import family_of
 from nma.models.spec import ModelSpec
 
 
@@ -37,7 +38,8 @@ def validate_config(cfg: AnalysisConfig, network) -> None:
     _check_reference(cfg, treatments)
     _check_league_order(cfg, treatments)
     _check_forest_comparators(cfg, treatments)
-    lower_is_better = ModelSpec.from_config(cfg.model, binary=cfg.binary, warn=False).lower_is_better
+    lower_is_better = ModelSpec.from_config(cfg.model, warn=False, measure=network.measure.code,
+                                            lower_is_better_default=family_of(network).lower_is_better_default).lower_is_better
     _check_mid(cfg, network.measure, lower_is_better)
     _check_reference_median(cfg, network.measure)
 

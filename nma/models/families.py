@@ -47,6 +47,9 @@ class Family(Protocol):
 
     name: str
     has_exact: bool
+    lower_is_better_default: bool
+    checks_text: str          # how the model checks refit, in the report
+    evidence_text: str        # how the evidence entered the likelihood, in the report ("" for the default sentence)
 
     def fit(self, network, spec: ModelSpec, settings: FitSettings, design: np.ndarray | None = None,
             parameters: tuple[str, ...] | None = None) -> Posterior: ...
@@ -85,6 +88,9 @@ class NormalContrast:
 
     name = "normal contrast"
     has_exact = True
+    lower_is_better_default = True      # time-to-event HRs: fewer events is better
+    checks_text = "with the exact engine"
+    evidence_text = ""
 
     def fit(self, network: Network, spec: ModelSpec, settings: FitSettings, design=None, parameters=None) -> Posterior:
         params = tuple(parameters) if parameters is not None else tuple(network.treatments[1:])
@@ -124,6 +130,11 @@ class BinomialArm:
 
     name = "binomial arm"
     has_exact = False
+    lower_is_better_default = False     # response outcomes: more responders is better
+    checks_text = ("by MCMC (NUTS, the analysis's sampler settings and seed; the exact engine does not apply to binomial "
+                   "data), each refit passing the same convergence gate")
+    evidence_text = ("Arm-level studies enter as responders r out of n (binomial likelihood, no continuity correction); "
+                     "contrast-level studies as log-ORs with SEs.")
 
     def fit(self, network: ArmNetwork, spec: ModelSpec, settings: FitSettings, design=None, parameters=None) -> Posterior:
         from nma.models.binomial_pymc import build_binomial_model

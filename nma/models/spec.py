@@ -44,18 +44,18 @@ class ModelSpec:
                                  "d_prior_sd = 10 (the default, vague on the log-HR scale)")
 
     @classmethod
-    def from_config(cls, model: dict, *, warn: bool = True, binary: bool = False) -> ModelSpec:
+    def from_config(cls, model: dict, *, warn: bool = True, measure: str = "HR",
+                    lower_is_better_default: bool = True) -> ModelSpec:
         """Build from a config's [model] table, warning about (and recording) every default used.
 
-        binary: arm-level response data (odds ratios), where more responders is better unless the config says
-        otherwise, and saying otherwise earns a warning."""
-        measure = "OR" if binary else "HR"
+        `measure` and `lower_is_better_default` come from the network and its family (more responders is better for
+        a binomial response outcome: a config saying otherwise earns a warning)."""
         defaults = []
         if "effects" not in model:
             defaults.append("effects = \"random\"")
         if "d_prior_sd" not in model:
             defaults.append(f"d_prior_sd = {DEFAULT_D_PRIOR_SD:g} (normal prior on each log-{measure})")
-        if binary and model.get("lower_is_better") is True:
+        if not lower_is_better_default and model.get("lower_is_better") is True:
             warnings.warn("[model] lower_is_better = true for a binary (response) outcome: treatments with FEWER "
                           "responders rank best. Remove the key (default false) unless the outcome is an adverse event.",
                           ModelWarning, stacklevel=2)
@@ -65,7 +65,7 @@ class ModelSpec:
         spec = cls(effects=effects,
                    d_prior_sd=model.get("d_prior_sd", DEFAULT_D_PRIOR_SD),
                    tau_prior=parse_tau_prior(model.get("tau_prior", DEFAULT_TAU_PRIOR)),
-                   lower_is_better=model.get("lower_is_better", not binary),
+                   lower_is_better=model.get("lower_is_better", lower_is_better_default),
                    defaults_used=tuple(defaults), measure=measure)
         if defaults and warn:
             warnings.warn("Prior distributions were left at default values: " + "; ".join(defaults), ModelWarning, stacklevel=2)

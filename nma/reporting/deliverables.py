@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nma import __version__
+from nma.constants import __version__
 from nma.constants import TREATMENT
+from nma.models.families import family_of
 from nma.posterior.summaries import (
     cumulative_rank_probabilities,
     mid_probabilities,
@@ -184,18 +185,15 @@ class Deliverables:
         sens = self.checks.sensitivity
         if sens is not None:
             sens = sens.drop(columns=["comparator"])
-        engine = ("with the exact engine" if not self.cfg.binary else
-                  "by MCMC (NUTS, the analysis's sampler settings and seed; the exact engine does not apply to binomial "
-                  "data), each refit passing the same convergence gate")
+        engine = family_of(self.network).checks_text
         return {"checks": True, "nodesplit": split, "no_nodesplit": self.checks.no_nodesplit, "ume": self.checks.ume,
                 "sensitivity": sens, "checks_engine": engine}
 
     def _evidence_note(self) -> str:
         """How the evidence entered the model, in one sentence for the report's Evidence section."""
         m = self.network.measure
-        if self.cfg.binary:
-            return ("Arm-level studies enter as responders r out of n (binomial likelihood, no continuity correction); "
-                    "contrast-level studies as log-ORs with SEs.")
+        if family_of(self.network).evidence_text:
+            return family_of(self.network).evidence_text
         if self.cfg.selection is not None or "ci_lower" in self.network.contrasts:   # data/, or a ratio file / from_ratios
             return f"Log-{m.code}s and SEs are computed from the reported {m.code} and CI."
         if m.is_ratio:
