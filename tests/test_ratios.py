@@ -235,10 +235,15 @@ RATIOS_IN_Y = pd.DataFrame({"study": ["A", "A", "B", "B", "C", "C"], "treatment"
                             "y": [np.nan, 0.70, np.nan, 0.91, np.nan, 1.13], "se": [np.nan, 0.12, np.nan, 0.10, np.nan, 0.11]})
 
 
-def test_hrs_typed_into_y_warn():
+def test_hrs_typed_into_y_of_a_contrasts_file_warn(tmp_path):
+    """The check is on the file route (a contrasts CSV), where HRs typed into y happen; a DataFrame built in Python
+    (synthetic networks, selections) is taken as given."""
+    from nma.inputs.contrasts import load_contrasts
+
+    RATIOS_IN_Y.to_csv(tmp_path / "c.csv", index=False)
     with pytest.warns(EvidenceWarning, match=r"y looks like ratios \(HR\), not log-ratios: .* Fix: give log\(HR\) in y, "
                                              r"or use Network.from_ratios / \[data\] ratios with hr, ci_lower, ci_upper"):
-        Network.from_contrasts(RATIOS_IN_Y)
+        load_contrasts(tmp_path / "c.csv")
 
 
 def test_the_same_y_as_a_difference_or_as_logs_do_not_warn():

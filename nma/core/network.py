@@ -17,7 +17,7 @@ import pandas as pd
 from nma.core.validation import check_contrasts
 from nma.core.structure import Structure
 from nma.core.measures import MEASURES, Measure, measure_of
-from nma.core.ratios import check_labels, contrasts_from_ratios, warn_if_ratio_like
+from nma.core.ratios import check_labels, contrasts_from_ratios
 from nma.core.tables import ROW
 from nma.errors import ModelSpecError, NetworkDataError
 
@@ -62,7 +62,6 @@ class Network:
         measure = measure_of(measure)
         df = df.reset_index(drop=True).copy()
         check_contrasts(df, source)
-        warn_if_ratio_like(df["y"], measure, source)
         treatments = ordered_treatments(df, reference, source, require_connected)
         # put each study's reference (empty y) row first, studies in order of appearance
         df["_is_ref"] = df["y"].isna()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from nma.core.measures import MEASURES, Measure, measure_of
+from nma.core.ratios import warn_if_ratio_like
 from nma.core.tables import ROW, Cell, parse_number, read_csv_strict
 from nma.core.validation import (
     CONTRAST_COLUMNS,
@@ -52,6 +53,7 @@ def load_contrasts(path: str | Path, *, measure: str | Measure | None = None) ->
     frame["y"], frame["se"], frame["n"] = y, se, n
     check_contrasts(frame, name)
     _check_covariance(frame, name)
+    warn_if_ratio_like(frame["y"], scale, name, stacklevel=2)   # HRs typed into y by mistake
     return frame.drop(columns=[ROW])
 
 
