@@ -32,6 +32,15 @@ class NetworkDataError(NMAError, ValueError):
     """The selected evidence cannot form a valid treatment network."""
 
 
+class UnknownTreatmentError(NetworkDataError):
+    """An argument names a treatment the network does not have; `argument`, `value` and `valid` let the command
+    line re-raise it with the config key that set the argument."""
+
+    def __init__(self, message: str, *, argument: str, value: object, valid: tuple, source: str = ""):
+        self.argument, self.value, self.valid, self.source = argument, value, tuple(valid), source
+        super().__init__(message)
+
+
 class ConfigError(NMAError, ValueError):
     """An analysis config (TOML) is malformed or names something that does not exist."""
 

@@ -299,8 +299,12 @@ def binary_config(tmp_path, extra: str = "") -> str:
 
 
 def test_exact_engine_is_refused_for_binomial_data(tmp_path):
+    """Refused once the network shows the family (binomial: no closed form), before any fit."""
+    from nma.app.run import prepare
+
+    cfg = load_config(binary_config(tmp_path, 'engine = "exact"\n'))
     with pytest.raises(ConfigError, match='engine = "exact" does not apply to binomial'):
-        load_config(binary_config(tmp_path, 'engine = "exact"\n'))
+        prepare(cfg, cfg.engine)
 
 
 def test_response_default_direction_and_warning(tmp_path):

@@ -150,11 +150,11 @@ def test_config_error_through_run_config_before_any_fit(case, tmp_path, no_fit):
 
 
 def test_reference_not_in_the_network_fails_at_assembly_naming_the_key(tmp_path, monkeypatch, capsys, no_fit):
-    """The reference orders the network, so assembly refuses it (NetworkDataError today), still before any fit."""
+    """The reference orders the network, so assembly refuses it, as a ConfigError naming the key, before any fit."""
     config = project(tmp_path)
     config.write_text(config.read_text().replace('reference = "A"', 'reference = "9"'))
     code, err, caught = cli_run(tmp_path, config, monkeypatch, capsys)
-    assert code == 2 and len(caught) == 1 and isinstance(caught[0], NMAError), err
+    assert code == 2 and len(caught) == 1 and isinstance(caught[0], ConfigError), err
     assert "[model] reference" in err and "'9'" in err and "A, B, C" in err and "Fix:" in err
     assert not (tmp_path / "outputs").exists()
 

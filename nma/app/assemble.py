@@ -10,11 +10,13 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from nma.app.config import AnalysisConfig
+from nma.core.arms import ArmNetwork
 from nma.core.network import Network
 from nma.core.ratios import check_labels
-from nma.errors import ConfigError
+from nma.errors import ConfigError, UnknownTreatmentError
 from nma.evidence.evidence import load
-from nma.evidence.selection import select
+from nma.evidence.base import select_network
+from nma.inputs.arms import load_arms
 from nma.inputs.contrasts import load_contrasts
 from nma.inputs.ratios import load_ratios
 
@@ -34,46 +36,40 @@ class Assembled:
 
 
 def analysis_network(cfg: AnalysisConfig) -> Assembled:
-    """Contrast files, or data/ rows chosen by [data]; binary outcomes become an ArmNetwork (binomial model, ORs),
-    from `[data] arms` (with `contrasts` beside it: mixed evidence) or from data/ rows with responders and n."""
-    if cfg.binary:
-        return _arm_network(cfg)
-    if cfg.ratios_path is not None:
+    """The network of a config (`_network`), with a reference it lacks re-raised naming the config key."""
+    try:
+        return _network(cfg)
+    except UnknownTreatmentError as err:
+        raise ConfigError(f"{cfg.path}: [model] {err.argument} = {err.value!r}: reference treatment '{err.value}' is not "
+                          f"in the network ({err.source}). Suitable values are: {', '.join(map(str, err.valid))}. Fix: set "
+                          f"[model] {err.argument} to one of them.") from None
+
+
+def _network(cfg: AnalysisConfig) -> Assembled:
+    """The network of a config: from data/ rows chosen by [data] (`select_network`: time-to-event outcomes give a
+    contrast network, binary ones an arm-level network), or from the config's own file: `[data] ratios` (HR/OR/RR with
+    CIs), `contrasts` (y, se on the model scale) or `arms` (responders r of n, with `contrasts` beside it: mixed)."""
+    if cfg.selection is not None:
+        evidence = load(cfg.evidence_dir)
+        network, selected = select_network(evidence, cfg.selection, cfg.reference)
+        return Assembled(network, selected.log, _cited(evidence, selected.contrasts), evidence.treatments)
+    if cfg.arms_path is not None:
+        contrasts = load_contrasts(cfg.contrasts_path) if cfg.contrasts_path is not None else None
+        network = ArmNetwork.from_arms(load_arms(cfg.arms_path), contrasts=contrasts, reference=cfg.reference,
+                                       source=str(cfg.arms_path))
+        log = (f"arm-level counts read from {cfg.arms_path}",) + (
+            (f"contrast-level log-ORs read from {cfg.contrasts_path}",) if contrasts is not None else ())
+    elif cfg.ratios_path is not None:
         network = Network.from_ratios(load_ratios(cfg.ratios_path, cfg.measure), cfg.measure, reference=cfg.reference,
                                       source=str(cfg.ratios_path))
         log = (f"{cfg.measure.name}s with their confidence intervals read from {cfg.ratios_path}; log-{cfg.measure.code} "
                "and SE derived from each CI",)
-        network, meta = _labelled(network, cfg)
-        return Assembled(network, log, NO_SOURCES, meta)
-    if cfg.contrasts_path is not None:
+    else:
         network = Network.from_contrasts(load_contrasts(cfg.contrasts_path, measure=cfg.measure), measure=cfg.measure,
-                                         reference=cfg.reference,
-                                         source=str(cfg.contrasts_path))
-        network, meta = _labelled(network, cfg)
+                                         reference=cfg.reference, source=str(cfg.contrasts_path))
         log = (f"contrasts read from {cfg.contrasts_path} (y on the {cfg.measure.model_scale} scale)",)
-        return Assembled(network, log, NO_SOURCES, meta)
-    evidence = load(cfg.evidence_dir)
-    selected = select(evidence, cfg.selection)
-    network = Network.from_contrasts(selected.contrasts, reference=cfg.reference, source=evidence.path)
-    return Assembled(network, selected.log, _cited(evidence, selected.contrasts), evidence.treatments)
-
-
-def _arm_network(cfg: AnalysisConfig) -> Assembled:
-    from nma.core.arms import ArmNetwork
-    from nma.evidence.counts import select_arms
-    from nma.inputs.arms import load_arms
-
-    if cfg.arms_path is not None:
-        contrasts = load_contrasts(cfg.contrasts_path) if cfg.contrasts_path is not None else None
-        log = (f"arm-level counts read from {cfg.arms_path}",) + (
-            (f"contrast-level log-ORs read from {cfg.contrasts_path}",) if contrasts is not None else ())
-        net = ArmNetwork.from_data(load_arms(cfg.arms_path), contrasts, reference=cfg.reference, source=str(cfg.arms_path))
-        net, meta = _labelled(net, cfg)
-        return Assembled(net, log, NO_SOURCES, meta)
-    evidence = load(cfg.evidence_dir)
-    selected = select_arms(evidence, cfg.selection)
-    net = ArmNetwork.from_data(selected.contrasts, reference=cfg.reference, source=evidence.path)
-    return Assembled(net, selected.log, _cited(evidence, selected.contrasts), evidence.treatments)
+    network, meta = _labelled(network, cfg)
+    return Assembled(network, log, NO_SOURCES, meta)
 
 
 def _labelled(network: Network, cfg: AnalysisConfig) -> tuple[Network, pd.DataFrame]:

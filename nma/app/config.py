@@ -74,19 +74,6 @@ class AnalysisConfig:
         return self.arms_path is not None or (self.selection is not None and self.selection.outcome in BINARY)
 
 
-def check_engine(cfg: AnalysisConfig, engine: str) -> None:
-    """What the binomial (arm-level) model cannot do, refused before any work is done (the engine may come from
-    --engine). Checks that need the network (treatment names, mid, reference_median_months) are in nma/app/validate.py."""
-    if not cfg.binary:
-        return
-    if engine == "exact":
-        raise ConfigError(f"{cfg.path}: engine = \"exact\" does not apply to binomial (arm-level) data: its closed form "
-                          "needs normal likelihoods. Fix: use engine = \"mcmc\" (the default), or drop --engine exact.")
-    if cfg.league_upper == "direct":
-        raise ConfigError(f"{cfg.path}: [model] league_upper = \"direct\" uses the exact engine, which does not apply to "
-                          "binomial data. Fix: remove league_upper.")
-
-
 #: Keys that would make a config more than data. TOML has no include or code, and nma adds none.
 ACTIVE_KEYS = ("include", "includes", "import", "imports", "extends", "inherit", "exec", "eval", "run", "script",
                "command", "shell", "python", "plugin", "plugins", "load")
@@ -287,5 +274,4 @@ def load_config(path: str | Path) -> AnalysisConfig:
                           nodesplit=model.get("nodesplit", True),
                           arms_path=arms_path, ratios_path=ratios_path, measure=measure,
                           treatments_path=treatments_path, labels=labels)
-    check_engine(cfg, engine)
     return cfg

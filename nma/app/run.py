@@ -15,7 +15,8 @@ from nma.analysis.fit import Fit, fit
 from nma.analysis.provenance import sha256
 from nma.analysis.save import Provenance, ReportOptions
 from nma.app.assemble import Assembled, analysis_network
-from nma.app.config import AnalysisConfig, check_engine, load_config
+from nma.app.config import AnalysisConfig, load_config
+from nma.app.validate import check_engine, validate_config
 from nma.constants import CI_PROB
 from nma.models.families import family_of
 from nma.models.spec import ModelSpec
@@ -49,24 +50,15 @@ def run_config(config_path: str | Path, out: str | Path | None = None, engine: s
 
 def prepare(cfg: AnalysisConfig, engine: str) -> Prepared:
     """Assemble the network and the spec, and validate every config key against the network: all before fitting."""
-    check_engine(cfg, engine)
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         assembled = analysis_network(cfg)
         family = family_of(assembled.network)
         spec = ModelSpec.from_config(cfg.model, measure=assembled.network.measure.code,
                                      lower_is_better_default=family.lower_is_better_default)
-    validate(cfg, assembled.network)
+    validate_config(cfg, assembled.network)
+    check_engine(cfg, engine, assembled.network)
     return Prepared(cfg, assembled, spec, tuple(f"{w.category.__name__}: {w.message}" for w in record))
-
-
-def validate(cfg: AnalysisConfig, network) -> None:
-    """Config keys that name treatments, the MID and the like, checked against the network (nma/app/validate.py)."""
-    try:
-        from nma.app.validate import validate_config
-    except ImportError:   # pragma: no cover - the module lands with the validation stage
-        return
-    validate_config(cfg, network)
 
 
 def fit_config(prepared: Prepared, engine: str) -> Fit:

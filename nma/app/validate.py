@@ -151,3 +151,17 @@ def _check_reference_median(cfg: AnalysisConfig, measure) -> None:
     raise _error(cfg, "reference_median_months", months,
                  f"implied medians (median_ref / HR) need hazard ratios, and this network's measure is "
                  f"{_a(measure.name)} ({measure.code})", "remove reference_median_months")
+
+
+def check_engine(cfg: AnalysisConfig, engine: str, network) -> None:
+    """What the network's family cannot do on the chosen engine (which may come from --engine), refused before any
+    fit: the exact engine, and the exact-engine direct estimates of league_upper = "direct", need a closed form."""
+    family = family_of(network)
+    if family.has_exact:
+        return
+    if engine == "exact":
+        raise ConfigError(f"{cfg.path}: engine = \"exact\" does not apply to binomial (arm-level) data: its closed form "
+                          "needs normal likelihoods. Fix: use engine = \"mcmc\" (the default), or drop --engine exact.")
+    if cfg.league_upper == "direct":
+        raise ConfigError(f"{cfg.path}: [model] league_upper = \"direct\" uses the exact engine, which does not apply to "
+                          "binomial data. Fix: remove league_upper.")

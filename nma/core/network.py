@@ -19,7 +19,7 @@ from nma.core.structure import Structure
 from nma.core.measures import MEASURES, Measure, measure_of
 from nma.core.ratios import check_labels, contrasts_from_ratios
 from nma.core.tables import ROW
-from nma.errors import ModelSpecError, NetworkDataError
+from nma.errors import ModelSpecError, NetworkDataError, UnknownTreatmentError
 
 
 def connected_components(edges: list[tuple[str, str]], nodes: list[str] | None = None) -> list[list[str]]:
@@ -213,8 +213,10 @@ def ordered_treatments(df: pd.DataFrame, reference: str | None, source: str, req
     if reference is None:
         reference = default_reference(df)
     elif reference not in found:
-        raise NetworkDataError(f"{source}: reference treatment '{reference}' is not in the network. Suitable values are: "
-                               f"{', '.join(map(str, found))}. Fix: set [model] reference to one of them.")
+        raise UnknownTreatmentError(f"{source}: reference={reference!r}: reference treatment '{reference}' is not in the "
+                                    f"network. Suitable values are: {', '.join(map(str, found))}. Fix: pass reference= one "
+                                    "of them (or leave it out: the most connected treatment)",
+                                    argument="reference", value=reference, valid=tuple(found), source=source)
     comps = connected_components([(a, b) for _, a, b in study_edges(df)], found)
     if len(comps) > 1 and require_connected:
         listing = "; ".join(f"component {i + 1}: {', '.join(map(str, c))}" for i, c in enumerate(comps))

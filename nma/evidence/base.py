@@ -40,21 +40,27 @@ class EvidenceBase:
                               exclude_trials=tuple(exclude_trials), include_trials=tuple(include_trials),
                               nodes=NodeGrouping({k: tuple(v) for k, v in (nodes or {}).items()}, nodes_rationale),
                               responders_from_rates=responders_from_rates)
-        if outcome in BINARY:
-            from nma.evidence.counts import select_arms
-
-            selected = select_arms(self.evidence, selection)
-            net = ArmNetwork.from_data(selected.contrasts, reference=reference, source=self.evidence.path)
-        else:
-            from nma.evidence.selection import select
-
-            selected = select(self.evidence, selection)
-            net = Network.from_contrasts(selected.contrasts, reference=reference, source=self.evidence.path)
+        net, selected = select_network(self.evidence, selection, reference)
         object.__setattr__(net, "selection_log", tuple(selected.log))
         return net
 
     def __repr__(self) -> str:
         return f"EvidenceBase({self.evidence!r})"
+
+
+def select_network(evidence: Evidence, selection: Selection, reference: str | None = None):
+    """The network of one selection and what was selected (rows and log): hazard ratios become a contrast Network;
+    binary outcomes (responders of n) an ArmNetwork, whose family is binomial. The one place the data/ route
+    decides the network kind; `nma run` and `EvidenceBase.select` both come through here."""
+    if selection.outcome in BINARY:
+        from nma.evidence.counts import select_arms
+
+        selected = select_arms(evidence, selection)
+        return ArmNetwork.from_arms(selected.contrasts, reference=reference, source=evidence.path), selected
+    from nma.evidence.selection import select
+
+    selected = select(evidence, selection)
+    return Network.from_contrasts(selected.contrasts, reference=reference, source=evidence.path), selected
 
 
 def load_evidence(path: str | Path = "data") -> EvidenceBase:
