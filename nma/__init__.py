@@ -13,17 +13,6 @@ checks -> outputs. Importing nma changes no global state (threads, warning filte
 """
 
 from nma.analysis.fit import Fit, Note, fit
-from nma.analysis.plotting import (
-    plot_devdev,
-    plot_forest,
-    plot_league,
-    plot_network,
-    plot_nodesplit,
-    plot_ranks,
-    plot_sensitivity,
-    plot_tau,
-    save_figure,
-)
 from nma.constants import __version__
 from nma.core.arms import ArmNetwork
 from nma.core.measures import MEASURES, Measure
@@ -46,3 +35,19 @@ __all__ = [
     "plot_sensitivity", "save_figure", "NMAError", "EvidenceError", "NetworkDataError", "ConfigError",
     "ModelSpecError", "ConvergenceError", "EvidenceWarning", "ModelWarning",
 ]
+
+#: The figures load matplotlib on first use (PEP 562), so `import nma` stays light for runs that draw nothing.
+_PLOTS = ("plot_network", "plot_forest", "plot_ranks", "plot_league", "plot_tau", "plot_nodesplit", "plot_devdev",
+          "plot_sensitivity", "save_figure")
+
+
+def __getattr__(name: str):
+    if name in _PLOTS:
+        from nma.analysis import plotting
+
+        return getattr(plotting, name)
+    raise AttributeError(f"module 'nma' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PLOTS))

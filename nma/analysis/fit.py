@@ -81,7 +81,7 @@ def fit(network, *, effects: str = "random", tau_prior: str = DEFAULT_TAU_PRIOR,
         if isinstance(d_prior_sd, bool) or not isinstance(d_prior_sd, (int, float)) or not d_prior_sd > 0:
             raise ModelSpecError(f"d_prior_sd={d_prior_sd!r} must be a positive number, e.g. 10 (vague on the model scale)")
         default_direction = not (network.measure.code == "OR" and family.name == "binomial arm")
-        spec = ModelSpec(effects=effects, d_prior_sd=float(d_prior_sd), tau_prior=parse_tau_prior(tau_prior, "tau_prior="),
+        spec = ModelSpec(effects=effects, d_prior_sd=float(d_prior_sd), tau_prior=parse_tau_prior(tau_prior, "tau_prior"),
                          lower_is_better=default_direction if lower_is_better is None else bool(lower_is_better),
                          measure=network.measure.code)
     spec = replace(spec, measure=network.measure.code, likelihood=family.describe())

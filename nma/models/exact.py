@@ -246,7 +246,7 @@ def direct_estimates(network: Network, spec: ModelSpec, probs: tuple[float, floa
             cov = 0.0 if ref["treatment"] in (a, b) else float(ref["se"]) ** 2
             recs += [{"study": study, "treatment": a, "y": np.nan, "se": np.nan},
                      {"study": study, "treatment": b, "y": y[b] - y[a], "se": np.sqrt(var[a] + var[b] - 2 * cov)}]
-        sub = Network.from_contrasts(pd.DataFrame(recs), reference=a)
+        sub = Network.from_contrasts(pd.DataFrame(recs), measure=network.measure, reference=a)
         post = fit_exact(sub, spec)
         s = post.summarise(np.ones((1, 1)), probs)
         for sign, (t, c) in ((1, (b, a)), (-1, (a, b))):

@@ -15,6 +15,7 @@ import xarray as xr
 from scipy import special
 
 from nma.constants import PARAMETER, TREATMENT
+from nma.errors import ModelSpecError
 from nma.models.exact import ExactPosterior, exact_relative_effects
 from nma.models.priors import TauPrior
 from nma.posterior.summaries import relative_effects, scalar_summary
@@ -98,7 +99,8 @@ class Posterior:
 
     def _require_basic(self) -> None:
         if self.parameters != tuple(self.treatments[1:]):
-            raise ValueError("this posterior is of a design's parameters, not of the basic parameters d")
+            raise ModelSpecError(f"this posterior is of a design's parameters ({', '.join(self.parameters)}), not of the "
+                                 "basic parameters d: it has no effect of each treatment versus the reference")
 
     # ---- summaries of linear combinations ---------------------------------------------------------
     def combination(self, c: np.ndarray, probs: tuple[float, float, float]) -> dict[str, float]:

@@ -86,15 +86,17 @@ class TauPrior:
     def upper(self) -> float:
         return self.b if self.kind == "uniform" else math.inf
 
-    def describe(self) -> str:
+    def describe(self, scale: str = "log scale") -> str:
+        """The prior in words; `scale` is what tau is the SD of ("log scale" for ratio measures, e.g. "MD scale")."""
+        what = f"tau (between-study SD, {scale})"
         if self.kind == "half-normal":
-            return f"tau (between-study SD, log scale) ~ half-normal with scale {self.a:g}"
+            return f"{what} ~ half-normal with scale {self.a:g}"
         if self.kind == "half-cauchy":
-            return f"tau (between-study SD, log scale) ~ half-Cauchy with scale {self.a:g}"
+            return f"{what} ~ half-Cauchy with scale {self.a:g}"
         if self.kind == "uniform":
-            return f"tau (between-study SD, log scale) ~ uniform between {self.a:g} and {self.b:g}"
+            return f"{what} ~ uniform between {self.a:g} and {self.b:g}"
         src = f" [{PRESET_SOURCES[self.text]}]" if self.text in PRESET_SOURCES else ""
-        return f"tau^2 (between-study variance, log scale) ~ log-normal with mean {self.a:g} and SD {self.b:g} on the log scale{src}"
+        return f"tau^2 (between-study variance, {scale}) ~ log-normal with mean {self.a:g} and SD {self.b:g} on the log scale{src}"
 
 
 _NUM = r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*"
@@ -104,17 +106,20 @@ _ALIASES = {"halfnormal": "half-normal", "half_normal": "half-normal", "halfcauc
 PRIOR_FORMS = ("half-normal(s)", "half-cauchy(s)", "uniform(0, u)", "log-normal(mu, sigma) on tau^2")
 
 
-def parse_tau_prior(text: str, key: str = "tau_prior") -> TauPrior:
-    """Parse 'half-normal(0.5)', 'uniform(0, 5)', 'half-cauchy(0.5)', 'log-normal(-3.9, 1.5)' or a preset name."""
+def parse_tau_prior(text: str, key: str = "[model] tau_prior") -> TauPrior:
+    """Parse 'half-normal(0.5)', 'uniform(0, 5)', 'half-cauchy(0.5)', 'log-normal(-3.9, 1.5)' or a preset name.
+
+    `key` names the setting in messages: a config key ('[model] tau_prior') or a Python argument ('tau_prior')."""
+    said = f"{key} = {text!r}" if key.startswith("[") else f"{key}={text!r}"
     if not isinstance(text, str):
-        raise ModelSpecError(f"[model] {key} must be a string, got {text!r}. Fix: write it in quotes, e.g. \"half-normal(0.5)\"")
+        raise ModelSpecError(f"{key} must be a string, got {text!r}. Fix: write it in quotes, e.g. \"half-normal(0.5)\"")
     if text.strip() in PRESETS:
         mu, sigma = PRESETS[text.strip()]
         return TauPrior("log-normal", mu, sigma, text.strip())
     m = _PATTERN.match(text.lower())
     if not m:
         hint = f"; presets: {', '.join(sorted(PRESETS))}" if PRESETS else ""
-        raise ModelSpecError(f"[model] {key} = {text!r} cannot be parsed. Write one of: {', '.join(PRIOR_FORMS)}{hint}. "
+        raise ModelSpecError(f"{said} cannot be parsed. Write one of: {', '.join(PRIOR_FORMS)}{hint}. "
                              "Fix: write the distribution with its parameters in brackets, e.g. \"half-normal(0.5)\"")
     kind = _ALIASES.get(m.group(1), m.group(1))
     a = float(m.group(2))
@@ -122,18 +127,18 @@ def parse_tau_prior(text: str, key: str = "tau_prior") -> TauPrior:
     nargs = 1 if math.isnan(b) else 2
     need = {"half-normal": 1, "half-cauchy": 1, "uniform": 2, "log-normal": 2}
     if kind not in need:
-        raise ModelSpecError(f"[model] {key} = {text!r}: unknown distribution '{m.group(1)}'. Fix: write one of: "
+        raise ModelSpecError(f"{said}: unknown distribution '{m.group(1)}'. Fix: write one of: "
                              f"{', '.join(PRIOR_FORMS)}")
     if nargs != need[kind]:
-        raise ModelSpecError(f"[model] {key} = {text!r}: {kind} takes {need[kind]} parameter(s), got {nargs}. Fix: write "
+        raise ModelSpecError(f"{said}: {kind} takes {need[kind]} parameter(s), got {nargs}. Fix: write "
                              f"it as {next(f for f in PRIOR_FORMS if f.startswith(kind))}")
     if kind in ("half-normal", "half-cauchy") and not a > 0:
-        raise ModelSpecError(f"[model] {key} = {text!r}: the scale must be positive. Fix: use a positive scale, e.g. "
+        raise ModelSpecError(f"{said}: the scale must be positive. Fix: use a positive scale, e.g. "
                              f"{kind}(0.5)")
     if kind == "uniform" and (a != 0 or not b > 0):
-        raise ModelSpecError(f"[model] {key} = {text!r}: use uniform(0, u) with u > 0 (tau is a standard deviation). "
+        raise ModelSpecError(f"{said}: use uniform(0, u) with u > 0 (tau is a standard deviation). "
                              "Fix: e.g. uniform(0, 5)")
     if kind == "log-normal" and not b > 0:
-        raise ModelSpecError(f"[model] {key} = {text!r}: sigma must be positive. Fix: give the SD of log(tau^2), e.g. "
+        raise ModelSpecError(f"{said}: sigma must be positive. Fix: give the SD of log(tau^2), e.g. "
                              "log-normal(-2.56, 1.74), or a preset such as turner2015_general")
     return TauPrior(kind, a, b, text.strip())

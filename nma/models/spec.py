@@ -39,7 +39,7 @@ class ModelSpec:
             raise ModelSpecError(f"[model] effects = {self.effects!r}; use one of: {', '.join(EFFECTS)}. Fix: write "
                                  "effects = \"random\" or effects = \"fixed\"")
         object.__setattr__(self, "measure", measure_of(self.measure).code)
-        if not (isinstance(self.d_prior_sd, (int, float)) and self.d_prior_sd > 0):
+        if isinstance(self.d_prior_sd, bool) or not (isinstance(self.d_prior_sd, (int, float)) and 0 < self.d_prior_sd < float("inf")):
             raise ModelSpecError(f"[model] d_prior_sd = {self.d_prior_sd!r} must be a positive number. Fix: e.g. "
                                  "d_prior_sd = 10 (the default, vague on the log-HR scale)")
 
@@ -79,7 +79,8 @@ class ModelSpec:
         if self.likelihood:
             lines.append(self.likelihood)
         if self.effects == "random":
-            lines.append(self.tau_prior.describe() + f"; the trial-specific {m.model_label}s of a multi-arm trial are correlated 0.5.")
+            lines.append(self.tau_prior.describe("log scale" if m.is_ratio else f"{m.code} scale")
+                         + f"; the trial-specific {m.model_label}s of a multi-arm trial are correlated 0.5.")
         lines.append(f"{'Lower' if self.lower_is_better else 'Higher'} values are better when ranking.")
         if self.defaults_used:
             lines.append("Defaults used: " + "; ".join(self.defaults_used) + ".")
