@@ -37,6 +37,7 @@ class ReportOptions:
     reference_median_months: float | None = None
     evidence_dir: Path | None = None
     selection: object = None
+    companions: pd.DataFrame | None = None           # rankings under other networks (network_sensitivity.csv)
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,8 @@ def save_fit(fit, outdir: str | Path, options: ReportOptions | None = None, prov
         tables["diagnostics.csv"] = post.diagnostics.assign(divergences=post.divergences)
     if fixed is not None:
         tables["relative_effects_fixed.csv"] = fixed
+    if options.companions is not None:
+        tables["network_sensitivity.csv"] = options.companions
     if not fit.converged:
         tables = {k: v.assign(unconverged=True) for k, v in tables.items()}
     if timings is not None:

@@ -15,6 +15,7 @@ from nma.analysis.fit import Fit, fit
 from nma.analysis.provenance import sha256
 from nma.analysis.save import Provenance, ReportOptions
 from nma.app.assemble import Assembled, analysis_network
+from nma.app.companions import companion_configs, network_sensitivity
 from nma.app.config import AnalysisConfig, load_config
 from nma.app.validate import check_engine, validate_config
 from nma.constants import CI_PROB
@@ -78,8 +79,8 @@ def provenance(cfg: AnalysisConfig, prepared: Prepared) -> Provenance:
                       notes=prepared.notes)
 
 
-def report_options(cfg: AnalysisConfig) -> ReportOptions:
-    return ReportOptions(name=cfg.name, title=cfg.title, raw=cfg.raw, path=cfg.path, league_order=cfg.league_order,
+def report_options(cfg: AnalysisConfig, companions=None) -> ReportOptions:
+    return ReportOptions(companions=companions, name=cfg.name, title=cfg.title, raw=cfg.raw, path=cfg.path, league_order=cfg.league_order,
                          league_upper=cfg.league_upper, mid=cfg.mid, forest_comparators=cfg.forest_comparators,
                          reference_median_months=cfg.reference_median_months, evidence_dir=cfg.evidence_dir,
                          selection=cfg.selection)
@@ -87,6 +88,7 @@ def report_options(cfg: AnalysisConfig) -> ReportOptions:
 
 def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult:
     prepared = prepare(cfg, engine)
+    companions = network_sensitivity(cfg, prepared.assembled.network, cfg.sampler.seed, cfg.sampler.draws)
     timings = {"load": time.perf_counter() - t0}
     t1 = time.perf_counter()
     fitted = fit_config(prepared, engine)
@@ -98,7 +100,7 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
         fitted.checks()
     timings["checks"] = time.perf_counter() - t1 - timings["fit"] - timings["summaries"]
     timings["total"] = time.perf_counter() - t0
-    fitted.save(outdir, report_options(cfg), provenance(cfg, prepared), timings)
+    fitted.save(outdir, report_options(cfg, companions), provenance(cfg, prepared), timings)
     if outdir.parent.name == "outputs":
         from nma.reporting.report import write_index
 
@@ -126,8 +128,8 @@ def input_files(cfg: AnalysisConfig) -> list[Path]:
     """The files an analysis reads: its own CSVs ([data] ratios / contrasts / arms / treatments), or data/'s three."""
     own = [cfg.arms_path, cfg.contrasts_path, cfg.ratios_path, cfg.treatments_path]
     if any(p is not None for p in own[:3]):
-        return [p for p in own if p is not None]
-    return [cfg.evidence_dir / f for f in ("treatments.csv", "sources.csv", "evidence.csv")]
+        return [p for p in own if p is not None] + companion_configs(cfg)
+    return [cfg.evidence_dir / f for f in ("treatments.csv", "sources.csv", "evidence.csv")] + companion_configs(cfg)
 
 
 def input_hashes(cfg: AnalysisConfig) -> dict[str, str]:

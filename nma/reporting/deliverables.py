@@ -210,6 +210,22 @@ class Deliverables:
         return [{"id": t, "label": labels[t], "description": described.get(t, "") or ""}
                 for t in self.network.treatments if t in labels]
 
+    def _companions(self):
+        """SUCRA (mean rank) of each treatment under the main network and each sensitivity network, side by side."""
+        table = getattr(self.cfg, "companions", None)
+        if table is None:
+            return None
+        meta = self.treatments_meta.set_index("id") if len(self.treatments_meta) else pd.DataFrame()
+        labels = {t: meta.loc[t, "label"] for t in meta.index} if len(meta) else {}
+        cell = table.assign(cell=[f"{s:.2f} ({r:.1f})" for s, r in zip(table["sucra"], table["mean_rank"])])
+        wide = cell.pivot(index="treatment", columns="analysis", values="cell")
+        order = list(pd.unique(table["analysis"]))
+        wide = wide[order].fillna("not in network")
+        wide.index = [labels.get(t, t) for t in wide.index]
+        titles = table.drop_duplicates("analysis").set_index("analysis")
+        wide.columns = [f"{titles.loc[a, 'title']} ({int(titles.loc[a, 'n_studies'])} trials)" for a in order]
+        return wide.rename_axis("treatment").reset_index()
+
     def _report(self, path: Path, long, matrix, text: str, images: dict[str, Path]) -> None:
         data = self.cfg.raw.get("data", {})
         m = self.network.measure
@@ -242,6 +258,7 @@ class Deliverables:
             "nodes": self.cfg.selection.nodes.describe() if self.cfg.selection is not None else "",
             "characteristics": characteristics_html(*chars) if (chars := self.characteristics()) is not None else None,
             **self._check_tables(),
+            "companions": self._companions(),
         }
         path.write_text(render_report(context, images), encoding="utf-8")
 

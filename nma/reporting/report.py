@@ -64,7 +64,7 @@ def render_report(context: dict, images: dict[str, Path]) -> str:
     embedded = {name: base64.b64encode(Path(p).read_bytes()).decode("ascii") for name, p in images.items()}
     ctx = dict(context)
     for key in ("evidence_table", "diagnostics", "ranks_table", "heterogeneity", "absolute", "fit", "nodesplit", "ume",
-                "sensitivity"):
+                "sensitivity", "companions"):
         if isinstance(ctx.get(key), pd.DataFrame):
             ctx[key] = _table(ctx[key])
     return _ENV.get_template("report.html").render(images=embedded, **ctx)
