@@ -127,3 +127,16 @@ def test_md_report_describes_the_evidence_as_differences(md_run):
     assert "y (MD vs study reference)" in text
     assert "direct minus indirect, as a mean difference" in text
     assert "measure: mean difference (MD)" in text
+
+
+def test_md_run_figures_never_say_hazard_ratio_and_use_linear_effect_axes(md_run):
+    """Every figure of the MD run (SVG text is kept as text): no HR, no log scale on an effect axis, and the labels
+    that name the scale say MD."""
+    figures = sorted((md_run / "figures").glob("*.svg"))
+    assert {f.stem for f in figures} >= {"forest", "league_heatmap", "sensitivity", "nodesplit", "tau"}
+    for fig in figures:
+        text = fig.read_text(encoding="utf-8")
+        assert not re.search(r"\bHR\b", text) and "hazard ratio" not in text.lower(), fig.name
+        assert "log scale" not in text, fig.name
+    for name in ("forest", "sensitivity", "nodesplit"):
+        assert "MD" in (md_run / "figures" / f"{name}.svg").read_text(encoding="utf-8"), name
