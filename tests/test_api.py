@@ -156,3 +156,28 @@ def test_the_readme_example_runs(monkeypatch, tmp_path):
     assert (tmp_path / "outputs/quickstart/report.html").is_file()
     rel = ns["fit"].relative_effects("placebo").set_index("treatment")
     np.testing.assert_allclose(rel.loc[BASIC, "mean"], random_effects_mean_by_quadrature(), atol=2e-4)
+
+
+def test_evidence_selection_through_the_api_names_its_rows():
+    """`load_evidence(...).select` is the selection `nma run` makes for the same [data] table: same network, same log."""
+    from nma.app.assemble import analysis_network
+    from nma.app.config import load_config
+
+    cfg = load_config(ROOT / "analyses" / "metastatic_pretreated_os.toml")
+    want = analysis_network(cfg)
+    sel = cfg.selection
+    net = nma.load_evidence(ROOT / "data").select(sel.setting, sel.outcome, population=sel.population,
+                                                 include_trials=sel.include_trials, exclude_trials=sel.exclude_trials,
+                                                 trials={t: vars(c) for t, c in sel.trials.items()},
+                                                 reference=cfg.reference)
+    assert net.treatments == want.network.treatments and net.selection_log == tuple(want.log)
+    pd.testing.assert_frame_equal(net.contrasts, want.network.contrasts)
+
+
+def test_report_options_from_python_are_checked_before_writing(net, tmp_path):
+    from nma.analysis.save import ReportOptions
+
+    fit = nma.fit(net, effects="fixed", engine="exact", seed=1)
+    with pytest.raises(nma.NetworkDataError, match=r"forest_comparators=\.\.\.\) names 'drug_z'"):
+        fit.save(tmp_path / "out", options=ReportOptions(forest_comparators=("drug_z",)))
+    assert not (tmp_path / "out").exists()

@@ -54,6 +54,23 @@ class Provenance:
     notes: tuple[str, ...] = ()                      # warnings raised before fitting (selection, priors left at default)
 
 
+def check_options(options: ReportOptions, network) -> None:
+    """Treatment names in the report options exist in the network, before anything is written (the CLI has already
+    checked its config keys the same way; this guards options built in Python)."""
+    from nma.core.tables import closest
+    from nma.errors import NetworkDataError
+
+    known = tuple(network.treatments)
+    for name, values in (("league_order", options.league_order or ()), ("forest_comparators", options.forest_comparators)):
+        for v in values:
+            if v not in known:
+                raise NetworkDataError(f"ReportOptions({name}=...) names {v!r}, which is not a treatment of the network; "
+                                       f"{closest(str(v), known)}. Treatments: {', '.join(map(str, known))}")
+    if options.league_order is not None and sorted(options.league_order) != sorted(known):
+        raise NetworkDataError(f"ReportOptions(league_order=...) must list every treatment once (the league table is "
+                               f"square): {', '.join(map(str, known))}")
+
+
 def data_hash(network) -> str:
     """SHA-256 of the network's data table as CSV: the input hash of a network built in Python."""
     return hashlib.sha256(network.contrasts.to_csv(index=False, lineterminator="\n").encode()).hexdigest()
@@ -73,6 +90,7 @@ def save_fit(fit, outdir: str | Path, options: ReportOptions | None = None, prov
 
     outdir = Path(outdir)
     options = options or ReportOptions(name=outdir.name, title=outdir.name)
+    check_options(options, fit.network)
     provenance = provenance or python_provenance(fit)
     checks = fit.checks()
     post, spec, network = fit.posterior, fit.spec, fit.network

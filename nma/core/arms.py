@@ -54,6 +54,7 @@ class ArmNetwork:
     contrast: Network | None = None
     source: str = "<memory>"
     measure: Measure = MEASURES["OR"]
+    selection_log: tuple[str, ...] = ()   # how the rows were chosen, when selected from data/ (nma.load_evidence)
 
     @classmethod
     def from_data(cls, arms: pd.DataFrame, contrasts: pd.DataFrame | None = None, *, reference: str | None = None,

@@ -53,6 +53,7 @@ class Network:
     measure: Measure = MEASURES["HR"]
     source: str = "<memory>"
     labels: Mapping[str, str] = field(default_factory=dict)   # treatment id -> label for tables and plots
+    selection_log: tuple[str, ...] = ()   # how the rows were chosen, when selected from data/ (nma.load_evidence)
 
     @classmethod
     def from_contrasts(cls, df: pd.DataFrame, *, measure: str | Measure = "HR", reference: str | None = None,

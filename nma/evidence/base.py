@@ -6,7 +6,7 @@ time-to-event outcomes, arm-level for binary ones) with its selection log.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from nma.constants import BINARY
@@ -41,8 +41,7 @@ class EvidenceBase:
                               nodes=NodeGrouping({k: tuple(v) for k, v in (nodes or {}).items()}, nodes_rationale),
                               responders_from_rates=responders_from_rates)
         net, selected = select_network(self.evidence, selection, reference)
-        object.__setattr__(net, "selection_log", tuple(selected.log))
-        return net
+        return replace(net, selection_log=tuple(selected.log))
 
     def __repr__(self) -> str:
         return f"EvidenceBase({self.evidence!r})"
