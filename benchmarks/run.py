@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import arviz as az
-import numpy as np
 
 from nma.core.network import Network
 from nma.core.synthetic import synthetic_network
@@ -77,11 +76,12 @@ def bench_binomial(seed: int) -> dict:
     a run adds (six node-split refits, UME, five tau priors and fixed effect), all by MCMC."""
     import pandas as pd
 
-    from nma.checks.binomial_checks import binomial_model_checks
+    from nma.checks.model_checks import model_checks
     from nma.core.arms import ArmNetwork
     from nma.inputs.arms import load_arms
-    from nma.models.binomial import fit_summaries
     from nma.models.binomial_pymc import build_binomial_model
+    from nma.models.families import BINOMIAL, FitSettings
+    from nma.models.posterior import Posterior
 
     spec = ModelSpec(effects="random", d_prior_sd=100.0, tau_prior=parse_tau_prior("half-normal(5)"), measure="OR",
                      lower_is_better=False)
@@ -96,13 +96,11 @@ def bench_binomial(seed: int) -> dict:
     idata = sample(model, sampler)
     t2 = time.perf_counter()
     ess = az.ess(idata, var_names=["d", "tau"], method="bulk")
-    d = idata.posterior["d"].stack(s=("chain", "draw")).transpose("s", ...).to_numpy()
-    tau = idata.posterior["tau"].stack(s=("chain", "draw")).to_numpy()
-    all_draws = np.column_stack([np.zeros(len(d)), d])
-    _, fit_table, _ = fit_summaries(net, idata, all_draws, tau)
+    post = Posterior.from_idata(idata, treatments=net.treatments, parameters=net.treatments[1:], name="d", random=True)
+    fit_table, _ = BINOMIAL.model_fit(net, post)
     fit_csv = pd.concat([fit_table, pd.DataFrame([{"study": "TOTAL"}])], ignore_index=True)
     t3 = time.perf_counter()
-    checks = binomial_model_checks(net, spec, sampler, all_draws, tau, fit_csv)
+    checks = model_checks(net, spec, FitSettings(engine="mcmc", sampler=sampler), analysis=post, fit_table=fit_csv)
     t4 = time.perf_counter()
     return {"network": "TSD4 smoking (24 studies, 50 arms, 4 treatments)", "build_compile_s": t1 - t0,
             "sample_s": t2 - t1, "min_ess_d": float(ess["d"].min()), "ess_tau": float(ess["tau"]),

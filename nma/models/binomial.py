@@ -18,12 +18,10 @@ def local_d(net: ArmNetwork, all_draws: np.ndarray) -> np.ndarray:
     return all_draws[:, idx[1:]] - all_draws[:, idx[:1]]
 
 
-
 def fitted_probabilities(net: ArmNetwork, mu: np.ndarray, delta: np.ndarray) -> np.ndarray:
     """p_ik = logistic(mu_i + delta_ik) per draw and arm: (n_draws, n_arms). mu (n, S), delta (n, non-baseline arms)."""
     padded = np.concatenate([np.zeros((len(mu), 1)), delta], axis=1)
     return special.expit(mu[:, net.study_of_arm] + padded[:, net.delta_position])
-
 
 
 def binomial_deviance(r: np.ndarray, n: np.ndarray, rhat: np.ndarray) -> np.ndarray:
@@ -33,13 +31,11 @@ def binomial_deviance(r: np.ndarray, n: np.ndarray, rhat: np.ndarray) -> np.ndar
     return 2 * (special.xlogy(r, r) - special.xlogy(r, rhat) + special.xlogy(n - r, n - r) - special.xlogy(n - r, n - rhat))
 
 
-
 def _per_study(net: ArmNetwork, per_arm: np.ndarray) -> np.ndarray:
     """Sum arm columns (..., n_arms) into arm-level study columns (..., n_arm_studies)."""
     out = np.zeros(per_arm.shape[:-1] + (len(net.arm_studies),))
     np.add.at(out.T, net.study_of_arm, per_arm.T)
     return out
-
 
 
 def study_log_likelihood(net: ArmNetwork, mu: np.ndarray, delta: np.ndarray, all_draws: np.ndarray,
@@ -54,7 +50,6 @@ def study_log_likelihood(net: ArmNetwork, mu: np.ndarray, delta: np.ndarray, all
     if net.contrast is not None:
         parts.append(contrast_ll(net.contrast, local_d(net, all_draws), tau))
     return np.concatenate(parts, axis=1)
-
 
 
 def model_fit(net: ArmNetwork, mu: np.ndarray, delta: np.ndarray, all_draws: np.ndarray,
@@ -83,16 +78,8 @@ def flat_draws(idata, name: str, dim: str | None = None) -> np.ndarray:
     return (x.transpose("sample", dim) if dim is not None else x).to_numpy()
 
 
-
 def arm_draws(idata) -> tuple[np.ndarray, np.ndarray]:
     """mu (n, studies) and delta (n, contrasts), flattened over chain and draw like `d`."""
     return flat_draws(idata, "mu", STUDY), flat_draws(idata, "delta", CONTRAST)
 
 
-
-def fit_summaries(net: ArmNetwork, idata, all_draws: np.ndarray, tau: np.ndarray | None):
-    """Pointwise log-likelihood (n, studies) and the TSD2 model-fit table and totals, from a binomial fit."""
-    from nma.models.binomial import model_fit, study_log_likelihood
-
-    mu, delta = arm_draws(idata)
-    return study_log_likelihood(net, mu, delta, all_draws, tau), *model_fit(net, mu, delta, all_draws, tau)

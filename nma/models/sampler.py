@@ -35,7 +35,7 @@ class SamplerConfig:
 
 def sample(model, config: SamplerConfig):
     """NUTS, one chain per core. BLAS is held to one thread while the chain processes fork: when the caller's
-    NumPy already runs a threaded BLAS (e.g. NumPy imported before nma set OPENBLAS_NUM_THREADS), forked
+    NumPy already runs a threaded BLAS (e.g. a notebook that did not set OPENBLAS_NUM_THREADS), forked
     chains oversubscribe the two cores and a 10-second fit takes many minutes."""
     import pymc as pm
 
