@@ -246,12 +246,15 @@ def test_hrs_typed_into_y_of_a_contrasts_file_warn(tmp_path):
         load_contrasts(tmp_path / "c.csv")
 
 
-def test_the_same_y_as_a_difference_or_as_logs_do_not_warn():
-    logs = RATIOS_IN_Y.assign(y=np.log(RATIOS_IN_Y["y"]))
+def test_the_same_y_as_a_difference_or_as_logs_do_not_warn(tmp_path):
+    from nma.inputs.contrasts import load_contrasts
+
+    RATIOS_IN_Y.to_csv(tmp_path / "md.csv", index=False)
+    RATIOS_IN_Y.assign(y=np.log(RATIOS_IN_Y["y"])).to_csv(tmp_path / "logs.csv", index=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error", EvidenceWarning)
-        Network.from_contrasts(RATIOS_IN_Y, measure="MD")
-        Network.from_contrasts(logs)
+        load_contrasts(tmp_path / "md.csv", measure="MD")
+        load_contrasts(tmp_path / "logs.csv")
 
 
 def test_contrast_fixtures_do_not_look_like_ratios():

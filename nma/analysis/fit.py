@@ -8,7 +8,7 @@ and the model checks. `Fit.save` writes exactly the files `nma run` writes; the 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -80,9 +80,9 @@ def fit(network, *, effects: str = "random", tau_prior: str = DEFAULT_TAU_PRIOR,
             raise ModelSpecError(f"effects={effects!r}: use one of {', '.join(map(repr, EFFECTS))}")
         if isinstance(d_prior_sd, bool) or not isinstance(d_prior_sd, (int, float)) or not d_prior_sd > 0:
             raise ModelSpecError(f"d_prior_sd={d_prior_sd!r} must be a positive number, e.g. 10 (vague on the model scale)")
-        default_direction = not (network.measure.code == "OR" and family.name == "binomial arm")
         spec = ModelSpec(effects=effects, d_prior_sd=float(d_prior_sd), tau_prior=parse_tau_prior(tau_prior, "tau_prior"),
-                         lower_is_better=default_direction if lower_is_better is None else bool(lower_is_better),
+                         lower_is_better=(family.lower_is_better_default if lower_is_better is None
+                                          else bool(lower_is_better)),
                          measure=network.measure.code)
     spec = replace(spec, measure=network.measure.code, likelihood=family.describe())
     if sampler is None:
@@ -136,7 +136,6 @@ class Fit:
     posterior: Posterior
     notes: tuple[Note, ...] = ()
     nodesplit: bool = True            # run node-splitting in checks() (UME and sensitivity always run)
-    _cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def engine(self) -> str:
@@ -246,22 +245,24 @@ class Fit:
             return ()
         return (Note("The fixed-effect fit failed the convergence gate twice and is not reported", ConvergenceWarning),)
 
+    @cached_property
+    def _checks(self) -> ModelChecks:
+        fixed = self.fixed.posterior if self.fixed is not None else None
+        checks = model_checks(self.network, self.spec, self.settings, nodesplit=self.nodesplit, analysis=self.posterior,
+                              fit_table=self.model_fit(), fixed=fixed, family=self.family)
+        for note in checks.notes:
+            warnings.warn(note, ModelWarning, stacklevel=3)
+        return checks
+
     def checks(self) -> ModelChecks:
         """Node-splitting, UME versus consistency and tau-prior sensitivity: the tables `nma run` writes
         (``nodesplit``, ``ume``, ``sensitivity``; see the README for their columns) and their notes."""
-        if "checks" not in self._cache:
-            fixed = self.fixed.posterior if self.fixed is not None else None
-            self._cache["checks"] = model_checks(self.network, self.spec, self.settings, nodesplit=self.nodesplit,
-                                                 analysis=self.posterior, fit_table=self.model_fit(), fixed=fixed,
-                                                 family=self.family)
-            for note in self._cache["checks"].notes:
-                warnings.warn(note, ModelWarning, stacklevel=2)
-        return self._cache["checks"]
+        return self._checks
 
     @property
     def warnings(self) -> tuple[Note, ...]:
         """Every warning the CLI prints for this fit, in its order (checks' notes once checks() has run)."""
-        checks = tuple(Note(n) for n in self._cache["checks"].notes) if "checks" in self._cache else ()
+        checks = tuple(Note(n) for n in self._checks.notes) if "_checks" in self.__dict__ else ()
         return self.notes + self._model_fit[2] + self._fixed_notes() + checks
 
     # ---- ArviZ ------------------------------------------------------------------------------------

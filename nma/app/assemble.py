@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
+from nma.analysis.save import NO_SOURCES, NO_TREATMENTS
 from nma.app.config import AnalysisConfig
 from nma.core.arms import ArmNetwork
 from nma.core.network import Network
@@ -20,8 +21,6 @@ from nma.inputs.arms import load_arms
 from nma.inputs.contrasts import load_contrasts
 from nma.inputs.ratios import load_ratios
 
-NO_SOURCES = pd.DataFrame(columns=["source_id", "citation", "url", "doi"])
-NO_TREATMENTS = pd.DataFrame(columns=["id", "label", "dual_blockade"])
 
 
 @dataclass(frozen=True, eq=False)

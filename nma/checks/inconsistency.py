@@ -99,9 +99,7 @@ def nodesplit_design(network, split: Split) -> np.ndarray:
 
 
 def bayesian_p_value(post, c: np.ndarray) -> float:
-    """2 min(P(c.theta > 0), P(c.theta < 0)): exact over the mixture (sum_g w_g Phi(m_g / s_g)), or from draws."""
-    if not isinstance(post, Posterior):   # an ExactPosterior
-        post = Posterior(post.treatments, (), np.zeros((1, 1, post.mean.shape[1])), None, "exact", exact=post)
+    """2 min(P(c.theta > 0), P(c.theta < 0)) of a Posterior or an ExactPosterior (exact over its mixture)."""
     return post.p_value(c)
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 from nma.constants import COMPARATOR, TREATMENT
 from nma.models.families import Family, FitSettings, check_settings, family_of
 from nma.models.posterior import Posterior
+from nma.models.posterior import tau_spread_ratio as tau_sd_ratio
 from nma.models.priors import TauPrior, parse_tau_prior
 from nma.models.spec import ModelSpec
 from nma.posterior.summaries import ranks
@@ -26,13 +27,6 @@ DEFAULT_TAU_PRIORS = ("half-normal(0.1)", "half-normal(0.5)", "half-normal(1)", 
 FIXED_EFFECT = "fixed effect"
 #: Posterior SD of tau above this fraction of its prior SD: the data barely moved the prior.
 SD_RATIO_LIMIT = 0.9
-
-
-def tau_sd_ratio(post, prior: TauPrior) -> float:
-    """Posterior over prior spread of tau: SDs, or interquartile ranges when the prior has no SD (half-Cauchy)."""
-    if not isinstance(post, Posterior):   # an ExactPosterior
-        post = Posterior(post.treatments, (), np.zeros((1, 1, 1)), np.zeros((1, 1)), "exact", exact=post)
-    return post.tau_sd_ratio(prior)
 
 
 def tau_not_identified(network, prior: TauPrior | None = None, post: Posterior | None = None) -> str | None:

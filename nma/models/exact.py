@@ -73,6 +73,12 @@ class ExactPosterior:
             out[q] = mixture_quantile(self.weight, m, s, q, mean, sd)
         return out
 
+    def p_value(self, c: np.ndarray) -> float:
+        """Bayesian two-sided p of c . parameters, 2 min(P(> 0), P(< 0)), exact over the mixture: sum_g w_g Phi(m_g / s_g)."""
+        m, s = self.combination(np.asarray(c, float)[None])
+        above = float((self.weight * special.ndtr(m[:, 0] / s[:, 0])).sum())
+        return 2 * min(above, 1 - above)
+
     def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Exact draws: tau from its grid posterior, then d | tau. Returns d (n, p) and tau (n,)."""
         idx = rng.choice(len(self.weight), size=n, p=self.weight)

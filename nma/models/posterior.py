@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import special
 
 from nma.constants import PARAMETER, TREATMENT
 from nma.errors import ModelSpecError
@@ -21,6 +20,17 @@ from nma.models.priors import TauPrior
 from nma.posterior.summaries import relative_effects, scalar_summary
 
 EXACT, MCMC = "exact", "mcmc"
+
+
+def tau_spread_ratio(post, prior: TauPrior) -> float:
+    """Posterior over prior spread of tau: SDs, or interquartile ranges when the prior has no SD (half-Cauchy).
+
+    `post` is anything with `tau_summary(probs)` (a Posterior, or an ExactPosterior's mixture)."""
+    if np.isfinite(prior.sd):
+        return post.tau_summary(())["sd"] / prior.sd
+    q = post.tau_summary((0.25, 0.75))
+    lo, hi = prior.ppf(np.array([0.25, 0.75]))
+    return float((q[0.75] - q[0.25]) / (hi - lo))
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,9 +128,7 @@ class Posterior:
         """Bayesian two-sided p of c . parameters: 2 min(P(> 0), P(< 0)); exact over the mixture when there is one."""
         c = np.asarray(c, float)
         if self.exact is not None:
-            m, s = self.exact.combination(c[None])
-            above = float((self.exact.weight * special.ndtr(m[:, 0] / s[:, 0])).sum())
-            return 2 * min(above, 1 - above)
+            return self.exact.p_value(c)
         x = self.flat() @ c
         return 2 * min(float((x > 0).mean()), float((x < 0).mean()))
 
@@ -150,12 +158,7 @@ class Posterior:
                               "median": s[probs[1]], "upper": s[probs[2]]}])
 
     def tau_sd_ratio(self, prior: TauPrior) -> float:
-        """Posterior over prior spread of tau: SDs, or interquartile ranges when the prior has no SD (half-Cauchy)."""
-        if np.isfinite(prior.sd):
-            return self.tau_summary(())["sd"] / prior.sd
-        q = self.tau_summary((0.25, 0.75))
-        lo, hi = prior.ppf(np.array([0.25, 0.75]))
-        return float((q[0.75] - q[0.25]) / (hi - lo))
+        return tau_spread_ratio(self, prior)
 
     # ---- ArviZ -------------------------------------------------------------------------------------
     def to_idata(self):

@@ -143,7 +143,7 @@ class Deliverables:
         """Every figure of the report, saved in `folder` (PNG + SVG); the report's caption -> PNG path."""
         folder.mkdir()
         meta = self.treatments_meta.set_index("id") if len(self.treatments_meta) else pd.DataFrame()
-        labels = {t: meta.loc[t, "label"] for t in self.network.treatments if t in meta.index} if len(meta) else {}
+        labels = self._meta_labels()
         dual = {t: bool(meta.loc[t, "dual_blockade"]) for t in self.network.treatments if t in meta.index} if len(meta) else {}
         measure = self.spec.measure
         save = plots.save_figure
@@ -210,13 +210,18 @@ class Deliverables:
         return [{"id": t, "label": labels[t], "description": described.get(t, "") or ""}
                 for t in self.network.treatments if t in labels]
 
+    def _meta_labels(self) -> dict[str, str]:
+        """Treatment id -> label from treatments_meta (data/treatments.csv or the config's labels); it may name treatments
+        of the sensitivity networks too."""
+        meta = self.treatments_meta
+        return dict(zip(meta["id"], meta["label"])) if len(meta) else {}
+
     def _companions(self):
         """SUCRA (mean rank) of each treatment under the main network and each sensitivity network, side by side."""
         table = getattr(self.cfg, "companions", None)
         if table is None:
             return None
-        meta = self.treatments_meta.set_index("id") if len(self.treatments_meta) else pd.DataFrame()
-        labels = {t: meta.loc[t, "label"] for t in meta.index} if len(meta) else {}
+        labels = self._meta_labels()
         cell = table.assign(cell=[f"{s:.2f} ({r:.1f})" for s, r in zip(table["sucra"], table["mean_rank"])])
         wide = cell.pivot(index="treatment", columns="analysis", values="cell")
         order = list(pd.unique(table["analysis"]))
