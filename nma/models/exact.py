@@ -233,31 +233,104 @@ def exact_relative_effects(post: ExactPosterior, probs: tuple[float, float, floa
     return out
 
 
-def direct_estimates(network: Network, spec: ModelSpec, probs: tuple[float, float, float]) -> pd.DataFrame:
-    """For each directly compared pair, the same model fitted to only the trials that compare it.
+#: The rule behind every direct estimate (the league table's direct triangle, node-split's direct rows), for captions.
+DIRECT_RULE = ("Direct estimates use only the trials that compare the pair: a comparison made in one trial shows "
+               "that trial's own estimate and 95% CI (as published, no random-effects widening); several trials are "
+               "pooled by inverse variance with the between-trial SD tau integrated over its posterior from the full "
+               "network (tau = 0 under fixed effect).")
 
-    Multi-arm trials contribute their own contrast of the pair: y_b - y_a, with variance
-    var_a + var_b - 2 cov(a, b) (the covariance is the reference arm's variance when neither arm is the reference).
-    Returns every ordered pair with direct evidence, columns as `exact_relative_effects` plus n_studies.
+
+def pair_contrasts(network: Network, a: str, b: str, studies: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Each study's own estimate of b vs a on the model scale and its standard error: (y, se), one entry per study.
+
+    A multi-arm trial contributes y_b - y_a with variance var_a + var_b - 2 cov(a, b), the covariance being the
+    reference arm's variance when neither arm is the study's reference.
     """
+    ys, ses = [], []
+    for study in studies:
+        g = network.contrasts[network.contrasts["study"].astype(str) == study]
+        ref = g[g["y"].isna()].iloc[0]
+        arms = g[g["y"].notna()]
+        y = {ref["treatment"]: 0.0, **dict(zip(arms["treatment"], arms["y"]))}
+        var = {ref["treatment"]: 0.0, **dict(zip(arms["treatment"], arms["se"] ** 2))}
+        cov = 0.0 if ref["treatment"] in (a, b) else float(ref["se"]) ** 2
+        ys.append(y[b] - y[a])
+        ses.append(np.sqrt(var[a] + var[b] - 2 * cov))
+    return np.array(ys, float), np.array(ses, float)
+
+
+def network_tau(network: Network, spec: ModelSpec, posterior=None) -> tuple[np.ndarray, np.ndarray]:
+    """The full network's posterior of tau as (nodes, weights summing to 1): tau = 0 under fixed effect.
+
+    `posterior` is the analysis's fitted posterior (an ExactPosterior, or a Posterior with an exact mixture or tau
+    draws); without one, the exact posterior of `network` under `spec`.
+    """
+    if spec.effects == "fixed":
+        return np.zeros(1), np.ones(1)
+    exact = getattr(posterior, "exact", posterior)
+    if isinstance(exact, ExactPosterior):
+        return exact.tau, exact.weight
+    draws = posterior.flat_tau() if posterior is not None and hasattr(posterior, "flat_tau") else None
+    if draws is not None:
+        return np.asarray(draws, float), np.full(len(draws), 1.0 / len(draws))
+    post = fit_exact(network, spec)
+    return post.tau, post.weight
+
+
+def pooled_direct(y: np.ndarray, se: np.ndarray, tau: np.ndarray, weight: np.ndarray,
+                  probs: tuple[float, ...]) -> dict[str, float]:
+    """Mean, SD and `probs` quantiles of the inverse-variance pooled effect of studies (y, se), flat prior on the effect.
+
+    One study: exactly N(y, se^2). Several: given tau the pooled effect is N(sum w y / sum w, 1 / sum w) with
+    w = 1 / (se^2 + tau^2); tau is integrated over (`tau`, `weight`), the network's posterior, as a mixture.
+    """
+    y, se = np.atleast_1d(y), np.atleast_1d(se)
+    if len(y) == 1:
+        tau, weight = np.zeros(1), np.ones(1)
+    w = 1.0 / (se[None, :] ** 2 + np.asarray(tau, float)[:, None] ** 2)      # (G, S)
+    m = ((w * y[None, :]).sum(1) / w.sum(1))[:, None]                         # (G, 1)
+    s = (w.sum(1) ** -0.5)[:, None]
+    weight = np.asarray(weight, float) / np.sum(weight)
+    mean = np.array([float(weight @ m[:, 0])])
+    sd = np.sqrt(np.maximum(weight @ (s[:, 0] ** 2 + m[:, 0] ** 2) - mean**2, 0.0))
+    out = {"mean": float(mean[0]), "sd": float(sd[0])}
+    for q in probs:
+        out[q] = float(mixture_quantile(weight, m, s, q, mean, sd)[0])
+    return out
+
+
+def direct_estimates(network: Network, spec: ModelSpec, probs: tuple[float, float, float],
+                     posterior=None) -> pd.DataFrame:
+    """For each directly compared pair, the estimate from only the trials that compare it (`DIRECT_RULE`).
+
+    Parameters
+    ----------
+    network : Network
+        The contrast-level network of the analysis.
+    spec : ModelSpec
+        Its model: fixed effect pools with tau = 0, random effects with the network's tau posterior.
+    probs : tuple of float
+        (lower, median, upper) probabilities, e.g. ``probs_for(CI_PROB)``.
+    posterior : ExactPosterior or Posterior, optional
+        The full network's fitted posterior, whose tau posterior pools several trials; fitted exactly when omitted.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Every ordered pair with direct evidence, on the model scale: treatment, comparator, mean, sd, lower, median,
+        upper, n_studies. A pair compared in one trial is that trial's estimate: mean = median = y, sd = se,
+        lower/upper = y -/+ z se (a published ratio's CI, exactly). The effect has a flat prior (the data's own
+        estimate; the analysis's d prior is vague by design).
+    """
+    tau, weight = network_tau(network, spec, posterior)
     rows = []
     for comp in network.comparisons.itertuples(index=False):
         a, b = comp.treatment_a, comp.treatment_b
-        recs = []
-        for study in comp.studies.split(", "):
-            g = network.contrasts[network.contrasts["study"].astype(str) == study]
-            ref = g[g["y"].isna()].iloc[0]
-            y = {ref["treatment"]: 0.0, **dict(zip(g["treatment"][g["y"].notna()], g["y"][g["y"].notna()]))}
-            var = {ref["treatment"]: 0.0, **dict(zip(g["treatment"][g["y"].notna()], g["se"][g["y"].notna()] ** 2))}
-            cov = 0.0 if ref["treatment"] in (a, b) else float(ref["se"]) ** 2
-            recs += [{"study": study, "treatment": a, "y": np.nan, "se": np.nan},
-                     {"study": study, "treatment": b, "y": y[b] - y[a], "se": np.sqrt(var[a] + var[b] - 2 * cov)}]
-        sub = Network.from_contrasts(pd.DataFrame(recs), measure=network.measure, reference=a)
-        post = fit_exact(sub, spec)
-        s = post.summarise(np.ones((1, 1)), probs)
+        y, se = pair_contrasts(network, a, b, comp.studies.split(", "))
+        s = pooled_direct(y, se, tau, weight, probs)
         for sign, (t, c) in ((1, (b, a)), (-1, (a, b))):
-            lo, hi = sign * s[probs[0]][0], sign * s[probs[2]][0]
-            rows.append({"treatment": t, "comparator": c, "mean": sign * s["mean"][0], "sd": s["sd"][0],
-                         "lower": min(lo, hi), "median": sign * s[probs[1]][0], "upper": max(lo, hi),
+            lo, hi = sign * s[probs[0]], sign * s[probs[2]]
+            rows.append({"treatment": t, "comparator": c, "mean": sign * s["mean"], "sd": s["sd"],
+                         "lower": min(lo, hi), "median": sign * s[probs[1]], "upper": max(lo, hi),
                          "n_studies": comp.n_studies})
     return pd.DataFrame(rows)
