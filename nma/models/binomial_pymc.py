@@ -41,29 +41,31 @@ def build_binomial_model(net: ArmNetwork, spec: ModelSpec, design: np.ndarray | 
         coords.update(contrast_coords(net.contrast))
     if design is not None:
         coords = {**coords, PARAMETER: list(parameters)}
-    base_t = net.baseline_of_arm[~net.is_baseline]
-    arm_t = net.treatment_of_arm[~net.is_baseline]
     with pm.Model(coords=coords) as model:
+        # every array is data (pm.Data), not a constant: one compiled sampler serves every network of this shape
+        base_t = pm.Data("baseline_of_contrast", net.baseline_of_arm[~net.is_baseline])
+        arm_t = pm.Data("treatment_of_contrast", net.treatment_of_arm[~net.is_baseline])
         tau = tau_variable(spec.tau_prior) if spec.effects == "random" else None
+        d_sd = pm.Data("d_prior_sd", float(spec.d_prior_sd))
         if design is None:
-            d = pm.Normal("d", mu=0.0, sigma=spec.d_prior_sd, dims=TREATMENT)
+            d = pm.Normal("d", mu=0.0, sigma=d_sd, dims=TREATMENT)
             d_all = pt.concatenate([pt.zeros(1), d])
             theta = d_all[arm_t] - d_all[base_t]
         else:
-            beta = pm.Normal("beta", mu=0.0, sigma=spec.d_prior_sd, dims=PARAMETER)
-            theta = pt.dot(pt.as_tensor_variable(np.asarray(design, float)), beta)
+            beta = pm.Normal("beta", mu=0.0, sigma=d_sd, dims=PARAMETER)
+            theta = pt.dot(pm.Data("design", np.asarray(design, float)), beta)
         if tau is not None:
             z = pm.Normal("z", 0.0, 1.0, dims=CONTRAST)
-            theta = theta + tau * pt.dot(pt.as_tensor_variable(net.delta_cholesky), z)
+            theta = theta + tau * pt.dot(pm.Data("delta_cholesky", net.delta_cholesky), z)
         delta = pm.Deterministic("delta", theta, dims=CONTRAST)
-        arm_delta = pt.concatenate([pt.zeros(1), delta])[net.delta_position]
+        arm_delta = pt.concatenate([pt.zeros(1), delta])[pm.Data("delta_position", net.delta_position)]
         # sample the study's weighted mean log-odds m, not mu: see ArmNetwork.centre_weights (same posterior)
         m = pm.Flat("m", dims=STUDY)
-        mu = pm.Deterministic("mu", m - pt.dot(pt.as_tensor_variable(net.centre_weights), arm_delta), dims=STUDY)
+        mu = pm.Deterministic("mu", m - pt.dot(pm.Data("centre_weights", net.centre_weights), arm_delta), dims=STUDY)
         pm.Potential("mu_prior", pm.logp(pm.Normal.dist(0.0, BASELINE_PRIOR_SD), mu).sum())
-        eta = mu[net.study_of_arm] + arm_delta
-        pm.Binomial("r", n=net.arms["n"].to_numpy(np.int64), logit_p=eta, observed=net.arms["r"].to_numpy(np.int64),
-                    dims=ARM)
+        eta = mu[pm.Data("study_of_arm", net.study_of_arm)] + arm_delta
+        pm.Binomial("r", n=pm.Data("n", net.arms["n"].to_numpy(np.int64)), logit_p=eta,
+                    observed=pm.Data("r_observed", net.arms["r"].to_numpy(np.int64)), dims=ARM)
         if net.contrast is not None:
             idx = net.contrast_treatment_index
             contrast_likelihood(net.contrast, d_all[idx[1:]] - d_all[idx[0]], tau)

@@ -28,13 +28,15 @@ from nma.models.spec import ModelSpec
 
 def tau_variable(prior: TauPrior):
     """Create tau (between-study SD) under the model context from a parsed prior."""
+    a = pm.Data("tau_prior_a", float(prior.a))      # data, not constants: a prior-sensitivity refit compiles nothing
     if prior.kind == "half-normal":
-        return pm.HalfNormal("tau", sigma=prior.a)
+        return pm.HalfNormal("tau", sigma=a)
     if prior.kind == "half-cauchy":
-        return pm.HalfCauchy("tau", beta=prior.a)
+        return pm.HalfCauchy("tau", beta=a)
+    b = pm.Data("tau_prior_b", float(prior.b))
     if prior.kind == "uniform":
-        return pm.Uniform("tau", lower=prior.a, upper=prior.b)
-    tau_sq = pm.LogNormal("tau_sq", mu=prior.a, sigma=prior.b)
+        return pm.Uniform("tau", lower=a, upper=b)
+    tau_sq = pm.LogNormal("tau_sq", mu=a, sigma=b)
     return pm.Deterministic("tau", pt.sqrt(tau_sq))
 
 
@@ -46,18 +48,18 @@ PARAMETERISATIONS = ("conditional", "direct")
 
 
 def _block_covariances(network: Network, tau):
-    """Per block size k: the stacked study covariances V_s + tau^2 C (a tensor when tau is random)."""
+    """Per block size k: the stacked study covariances V_s + tau^2 C (data, plus a tensor term when tau is random)."""
     V = network.covariance
     out = {}
     for k, rows in network.block_groups.items():
-        cov = np.stack([V[np.ix_(b, b)] for b in rows])
+        cov = pm.Data(f"contrast_V_{k}", np.stack([V[np.ix_(b, b)] for b in rows]))
         if tau is not None:
             cov = cov + tau**2 * (np.full((k, k), 0.5) + 0.5 * np.eye(k))
         out[k] = cov
     return out
 
 
-def _inverse_and_logdet(cov, k: int):
+def _inverse_and_logdet(cov, k: int, n: int):
     """Inverse and log-determinant of stacked k x k study covariances (S, k, k).
 
     Closed form for 2 x 2 (three-arm trials); a per-study loop otherwise. Batched linear algebra in
@@ -67,7 +69,7 @@ def _inverse_and_logdet(cov, k: int):
         det = a * d - b * c
         inv = pt.stack([pt.stack([d, -b], axis=-1), pt.stack([-c, a], axis=-1)], axis=-2) / det[:, None, None]
         return inv, pt.log(det)
-    mats = [pt.as_tensor_variable(cov)[i] for i in range(cov.shape[0])]
+    mats = [cov[i] for i in range(n)]
     inv = pt.stack([pt.linalg.inv(m) for m in mats])
     logdet = pt.stack([pt.log(pt.linalg.det(m)) for m in mats])
     return inv, logdet
@@ -79,13 +81,13 @@ def _conditional_pieces(network: Network, spec: ModelSpec, tau):
     -2 log p(y | tau) = sum log|Sigma_s| + y'Sigma^-1 y - b'P^-1 b + log|P| + const."""
     X, y = network.design, network.y
     p = X.shape[1]
-    P = pt.as_tensor_variable(np.eye(p) / spec.d_prior_sd**2)
+    P = pt.eye(p) / pm.Data("d_prior_sd", float(spec.d_prior_sd)) ** 2
     b = pt.zeros(p)
     quad = 0.0
     logdet = 0.0
     for k, cov in _block_covariances(network, tau).items():
         rows = network.block_groups[k]
-        Xb, yb = X[rows], y[rows]                      # (S, k, p), (S, k)
+        Xb, yb = pm.Data(f"contrast_X_{k}", X[rows]), pm.Data(f"contrast_y_{k}", y[rows])   # (S, k, p), (S, k)
         if k == 1:
             var = cov[:, 0, 0]
             w = 1.0 / var
@@ -94,7 +96,7 @@ def _conditional_pieces(network: Network, spec: ModelSpec, tau):
             quad = quad + pt.sum(w * yb[:, 0] ** 2)
             logdet = logdet + pt.sum(pt.log(var))
         else:
-            W, ld = _inverse_and_logdet(cov, k)
+            W, ld = _inverse_and_logdet(cov, k, len(rows))
             WX = (W[:, :, :, None] * Xb[:, None, :, :]).sum(axis=2)     # (S, k, p)
             Wy = (W * yb[:, None, :]).sum(axis=2)                      # (S, k)
             P = P + pt.tensordot(Xb, WX, axes=[[0, 1], [0, 1]])
@@ -148,15 +150,16 @@ def contrast_likelihood(network: Network, d, tau) -> None:
 
     `d` is in the network's own coordinates (its treatments[1:] versus its reference); also the contrast part of
     a mixed arm + contrast model (binomial_model.py)."""
-    mu = pt.dot(pt.as_tensor_variable(network.design), d)
     y = network.y
     for k, cov in _block_covariances(network, tau).items():
         rows = network.block_groups[k]
         dims = f"{STUDY}_{k + 1}arm"
+        mu = pt.dot(pm.Data(f"contrast_X_{k}", network.design[rows]), d)      # (S, k)
         if k == 1:
-            r = rows[:, 0]
-            pm.Normal(observed_name(k), mu=mu[r], sigma=pt.sqrt(cov[:, 0, 0]), observed=y[r], dims=dims)
+            pm.Normal(observed_name(k), mu=mu[:, 0], sigma=pt.sqrt(cov[:, 0, 0]),
+                      observed=pm.Data(f"contrast_y_{k}", y[rows[:, 0]]), dims=dims)
         else:
-            pm.MvNormal(observed_name(k), mu=mu[rows], cov=cov, observed=y[rows], dims=(dims, f"{CONTRAST}_{k + 1}arm"))
+            pm.MvNormal(observed_name(k), mu=mu, cov=cov, observed=pm.Data(f"contrast_y_{k}", y[rows]),
+                        dims=(dims, f"{CONTRAST}_{k + 1}arm"))
 
 

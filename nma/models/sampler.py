@@ -1,26 +1,41 @@
 """The only place that runs MCMC, and the convergence gate every fit must pass before it is reported.
 
-PyMC and ArviZ are imported inside the functions that use them, so a run on the exact engine never loads them.
+A PyMC model is sampled by NUTS (BlackJAX, window adaptation then NUTS, the chains vectorised) on its log density
+compiled to JAX. The model's data (its `pm.Data` containers: y, se, r, n, designs, prior parameters) enter the
+compiled function as arguments, not as constants folded into the graph, so every fit of the same structure (the
+node-splits, UME and prior-sensitivity refits of an analysis, and analyses of the same shape) reuses one compiled
+sampler in a process; XLA's persistent compilation cache (`cache_dir()`) carries the compiled code across
+processes. JAX on the CPU is deterministic: the same model, data and seed give the same draws, bit for bit.
+
+PyMC, PyTensor, JAX and ArviZ are imported inside the functions that use them, so a run on the exact engine
+never loads them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import warnings
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 #: Gate thresholds (Vehtari et al. 2021): rank-normalised R-hat and bulk/tail ESS; any divergence fails.
 RHAT_MAX = 1.01
 ESS_MIN = 400
 
+#: Environment variable that moves the persistent compile cache (default: ~/.cache/nma, or $XDG_CACHE_HOME/nma).
+CACHE_ENV = "NMA_CACHE_DIR"
+
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    """4 chains x 1000 draws: with the conditional parameterisation (model.py) bulk ESS is about the number of
-    draws for every d and tau (measured 8500-11000 from 8000 draws on TSD2 Example 7), so >= 1000 with room."""
+    """4 chains x 1000 draws after 1000 adaptation steps: with the conditional parameterisation (normal_pymc.py)
+    bulk ESS is about the number of draws for every d and tau, and the binomial model's ESS of d is at least a
+    third of it (measured on TSD4 smoking), so every reported quantity has ESS >= 1000 with room.
+    `cores` is accepted for old configs; the chains run vectorised in one process."""
 
     seed: int = 20240611
     chains: int = 4
@@ -33,18 +48,159 @@ class SamplerConfig:
         return asdict(self)
 
 
-def sample(model, config: SamplerConfig):
-    """NUTS, one chain per core. BLAS is held to one thread while the chain processes fork: when the caller's
-    NumPy already runs a threaded BLAS (e.g. a notebook that did not set OPENBLAS_NUM_THREADS), forked
-    chains oversubscribe the two cores and a 10-second fit takes many minutes."""
-    import pymc as pm
+def cache_dir() -> Path:
+    """Where compiled samplers persist between processes."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "nma"
 
-    cores = config.cores or min(config.chains, os.cpu_count() or 1)
-    with model, threadpool_limits(limits=1):
-        return pm.sample(draws=config.draws, tune=config.tune, chains=config.chains, cores=cores,
-                         random_seed=config.seed, target_accept=config.target_accept, progressbar=False,
-                         compute_convergence_checks=False, return_inferencedata=True,
-                         mp_ctx="fork")
+
+#: In this process: structure key -> compiled sampler. `TRACES` counts how many samplers were traced and compiled.
+_COMPILED: dict[str, object] = {}
+TRACES = {"count": 0}
+
+
+def _configure_jax():
+    """Double precision (PyMC's float64 graphs) and the persistent compile cache, set once before the first compile."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    if not jax.config.jax_compilation_cache_dir:
+        path = cache_dir() / "xla"
+        path.mkdir(parents=True, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", str(path))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    return jax
+
+
+class _Compiled:
+    """One model structure: its log density and its reported variables as JAX functions of (values, data)."""
+
+    def __init__(self, model):
+        from pymc.model.core import modelcontext  # noqa: F401  (PyMC registers its JAX dispatches on import)
+        from pymc.util import get_default_varnames
+        from pytensor.compile.sharedvalue import SharedVariable
+        from pytensor.graph.basic import Constant
+        from pytensor.graph.traversal import ancestors, graph_inputs
+        from pytensor.graph.replace import clone_replace
+        from pytensor.printing import debugprint
+
+        values = list(model.value_vars)
+        outputs = list(get_default_varnames(model.unobserved_value_vars, include_transformed=False))
+        graph = [model.logp()] + outputs
+        shared = [v for v in graph_inputs(graph) if isinstance(v, SharedVariable)]
+        self.shared = shared
+        self.value_names = [v.name for v in values]
+        self.output_names = [v.name for v in outputs]
+        inputs = [s.type() for s in shared]
+        replaced = clone_replace(graph, replace=dict(zip(shared, inputs)))
+        self.key = _structure_key(replaced, debugprint, ancestors, Constant, [s.name for s in shared])
+        self._graphs = (values + inputs, replaced)
+        self._runners: dict[tuple, object] = {}
+
+    def _functions(self):
+        """The log density and the reported variables as JAX functions (PyTensor's JAX rewrites, then jax_funcify)."""
+        from pytensor.compile.mode import JAX
+        from pytensor.graph.fg import FunctionGraph
+        from pytensor.link.jax.dispatch import jax_funcify
+
+        inputs, graph = self._graphs
+        fns = []
+        with warnings.catch_warnings():
+            # the binomial's parameter check (n >= 0, 0 <= p <= 1) is dropped under JAX; the data are validated earlier
+            warnings.filterwarnings("ignore", message="Skipping Check", category=UserWarning)
+            for outs in ([graph[0]], graph[1:]):
+                fgraph = FunctionGraph(inputs=inputs, outputs=outs, clone=True)
+                JAX.optimizer.rewrite(fgraph)
+                fns.append(jax_funcify(fgraph))
+        return fns
+
+    def runner(self, chains: int, tune: int, draws: int, target_accept: float):
+        """The jitted sampler for these settings (JAX specialises it further on the data's shapes)."""
+        statics = (chains, tune, draws, float(target_accept))
+        if statics not in self._runners:
+            self._runners[statics] = _make_runner(*self._functions(), *statics)
+        return self._runners[statics]
+
+
+def _structure_key(graph, debugprint, ancestors, Constant, shared_names) -> str:
+    """What a compiled sampler depends on: the graph's text and every constant in it (data are inputs, not here)."""
+    h = hashlib.sha256(debugprint(graph, file="str", print_type=True).encode())
+    for v in ancestors(graph):
+        if isinstance(v, Constant):
+            data = np.asarray(v.data)
+            h.update(f"{data.dtype}{data.shape}".encode())
+            h.update(data.tobytes())
+    h.update(repr(shared_names).encode())
+    return h.hexdigest()
+
+
+def _make_runner(logp_fn, outputs_fn, chains: int, tune: int, draws: int, target_accept: float):
+    jax = _configure_jax()
+    import blackjax
+
+    def run(key, data, init):
+        TRACES["count"] += 1      # runs while JAX traces, i.e. once per compilation
+
+        def logdensity(position):
+            return logp_fn(*position, *data)[0]
+
+        def one_chain(key_warmup, key_sample, position):
+            warmup = blackjax.window_adaptation(blackjax.nuts, logdensity, target_acceptance_rate=target_accept)
+            (state, parameters), _ = warmup.run(key_warmup, position, num_steps=tune)
+            kernel = blackjax.nuts(logdensity, **parameters).step
+
+            def step(state, k):
+                state, info = kernel(k, state)
+                return state, (state.position, state.logdensity, info.is_divergent, info.num_integration_steps,
+                               info.acceptance_rate, info.energy)
+
+            _, (positions, lp, divergent, n_steps, accept, energy) = jax.lax.scan(step, state, jax.random.split(key_sample, draws))
+            values = jax.vmap(lambda p: outputs_fn(*p, *data))(positions)
+            stats = {"lp": lp, "diverging": divergent, "n_steps": n_steps, "acceptance_rate": accept, "energy": energy,
+                     "step_size": jax.numpy.full(draws, parameters["step_size"])}
+            return values, stats
+
+        kw, ks = jax.random.split(key)
+        return jax.vmap(one_chain)(jax.random.split(kw, chains), jax.random.split(ks, chains), init)
+
+    return jax.jit(run)
+
+
+def compiled_model(model) -> tuple[_Compiled, list]:
+    """The compiled form of `model`'s structure (built once per structure in a process) and `model`'s own data
+    containers, in the order the compiled functions take them."""
+    compiled = _Compiled(model)
+    return _COMPILED.setdefault(compiled.key, compiled), compiled.shared
+
+
+def _initial_points(model, compiled: _Compiled, config: SamplerConfig) -> list[np.ndarray]:
+    """PyMC's initial point with uniform(-1, 1) jitter on the unconstrained scale, one per chain, seeded."""
+    rng = np.random.default_rng(config.seed)
+    point = model.initial_point()
+    return [np.stack([np.asarray(point[n], float) + rng.uniform(-1, 1, np.shape(point[n])) for _ in range(config.chains)])
+            for n in compiled.value_names]
+
+
+def sample(model, config: SamplerConfig):
+    """NUTS on `model`: ``config.chains`` chains of ``config.draws`` draws after ``config.tune`` adaptation steps.
+
+    Returns an InferenceData with the model's coords and dims, and `sample_stats` (diverging, n_steps, ...)."""
+    import arviz as az
+
+    jax = _configure_jax()
+    compiled, shared = compiled_model(model)
+    data = tuple(np.asarray(s.get_value(borrow=True)) for s in shared)
+    init = tuple(_initial_points(model, compiled, config))
+    run = compiled.runner(config.chains, config.tune, config.draws, config.target_accept)
+    values, stats = jax.device_get(run(jax.random.PRNGKey(config.seed), data, init))
+    posterior = {name: np.asarray(v) for name, v in zip(compiled.output_names, values)}
+    dims = {name: list(model.named_vars_to_dims.get(name, ())) for name in posterior}
+    coords = {k: list(v) for k, v in model.coords.items() if v is not None}
+    return az.from_dict(posterior=posterior, sample_stats={k: np.asarray(v) for k, v in stats.items()},
+                        coords=coords, dims=dims, attrs={"sampler": "blackjax NUTS (window adaptation)",
+                                                         "structure_key": compiled.key})
 
 
 def diagnostics(idata, var_names: list[str]) -> tuple[pd.DataFrame, int]:
