@@ -258,13 +258,15 @@ def rebased(net: Network):
 def test_multi_arm_split_equals_gls_after_change_of_baseline():
     net = multi_arm_network()
     assert ("A", "B") in splits(net)
-    X2, y2, V2, _ = rebased(net)
+    X2, y2, V2, rows = rebased(net)
     Vinv = np.linalg.inv(V2)
     cov = np.linalg.inv(X2.T @ Vinv @ X2)
     mean = cov @ X2.T @ Vinv @ y2
     table = node_split(net, FE, PROBS)[0]
-    assert row(table, "B", "A", "direct")["mean"] == pytest.approx(mean[-1], abs=1e-7)
-    assert row(table, "B", "A", "direct")["sd"] == pytest.approx(np.sqrt(cov[-1, -1]), rel=1e-6)
+    # the direct row is the trial's own B vs A contrast (issue 15: a one-trial comparison shows that trial's estimate),
+    # not the split model's d_dir, which the trial's correlated C arm and the A-C trial also inform
+    assert row(table, "B", "A", "direct")["mean"] == pytest.approx(y2[rows[0]], abs=1e-7)
+    assert row(table, "B", "A", "direct")["sd"] == pytest.approx(np.sqrt(V2[rows[0], rows[0]]), rel=1e-6)
     assert row(table, "B", "A", "indirect")["mean"] == pytest.approx(mean[0], abs=1e-7)
     c = np.array([-1.0, 0, 0, 1.0])            # d_dir - d_B
     assert row(table, "B", "A", "inconsistency")["sd"] == pytest.approx(np.sqrt(c @ cov @ c), rel=1e-6)

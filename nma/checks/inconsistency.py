@@ -24,7 +24,9 @@ import numpy as np
 import pandas as pd
 
 from nma.constants import COMPARATOR, STUDY, TREATMENT
+from nma.core.network import Network
 from nma.core.structure import Structure
+from nma.models.exact import direct_estimates
 from nma.models.families import Family, FitSettings, check_settings, family_of
 from nma.models.posterior import Posterior
 from nma.models.spec import ModelSpec
@@ -112,6 +114,12 @@ def node_split(network, spec: ModelSpec, probs: tuple[float, float, float], cons
     is refitted through the family (`check_settings`: exact where it exists); `consistency` is the consistency
     model's posterior (fitted the same way when not given). Returns the table and a note per split left out because
     its refit failed the convergence gate.
+
+    For a contrast network the direct row is the league table's direct estimate (`nma.models.exact.DIRECT_RULE`:
+    one trial's own estimate, several trials pooled with the consistency model's tau posterior, as netmeta's
+    netsplit pools with the network's common tau). The indirect row, the inconsistency factor and its p-value are the
+    split model's (Dias et al. 2010), where d_dir shares tau with the rest of the network; under fixed effect with
+    two-arm direct trials its d_dir is the direct row exactly.
     """
     family = family or family_of(network)
     settings = check_settings(family, settings or FitSettings())
@@ -121,6 +129,9 @@ def node_split(network, spec: ModelSpec, probs: tuple[float, float, float], cons
         return None, []
     cons = consistency if consistency is not None else family.fit(network, spec, settings)
     p = len(st.treatments) - 1
+    own = None
+    if isinstance(network, Network):
+        own = direct_estimates(network, spec, probs, posterior=cons).set_index([TREATMENT, COMPARATOR])
     rows, notes = [], []
     for sp in splits:
         post = family.fit(network, spec, settings, nodesplit_design(st, sp), (*st.treatments[1:], "d_dir"))
@@ -135,7 +146,11 @@ def node_split(network, spec: ModelSpec, probs: tuple[float, float, float], cons
         p_value = post.p_value(direct - indirect)
         tau = post.tau_summary(probs)[probs[1]] if spec.effects == "random" else np.nan
         for name, (fit, c) in zip(ESTIMATES, ((post, direct), (post, indirect), (cons, net), (post, direct - indirect))):
-            rows.append({TREATMENT: sp.treatment, COMPARATOR: sp.comparator, "estimate": name, **fit.combination(c, probs),
+            if name == "direct" and own is not None:
+                numbers = own.loc[(sp.treatment, sp.comparator), ["mean", "sd", "lower", "median", "upper"]].to_dict()
+            else:
+                numbers = fit.combination(c, probs)
+            rows.append({TREATMENT: sp.treatment, COMPARATOR: sp.comparator, "estimate": name, **numbers,
                          "p_value": p_value, "n_direct_studies": len(sp.studies),
                          "direct_studies": ", ".join(map(str, sp.studies)), "tau_median": tau})
     return (add_ratio_scale(pd.DataFrame(rows), network.measure) if rows else None), notes
