@@ -51,6 +51,38 @@ def check_contrasts(frame: pd.DataFrame, name: str = "<contrasts>") -> None:
                                 file=name, row=int(rows[refs.index[0]]), column="se",
                                 fix="type the SE of the reference arm's absolute effect on its row (e.g. 1/sqrt(events) for a log hazard)")
     _check_spellings(frame, rows, name)
+    check_duplicate_studies(frame, name, ("y", "se"))
+
+
+
+def check_duplicate_studies(frame: pd.DataFrame, name: str, values: tuple[str, ...]) -> None:
+    """Two studies with identical arms and identical numbers are one trial typed under two names (T1 and T-1).
+
+    Every route shares it: contrasts (`values` y, se: a ratio file's are derived from its ratio and CI, so identical
+    ratios give identical values; the data/ route's from evidence.csv) and arm counts (r, n). The error names the
+    file, both studies and where each is: its first spreadsheet row when the frame has one, else its source.
+    """
+    def number(v) -> object:
+        return None if pd.isna(v) else float(v)
+
+    def where(g: pd.DataFrame) -> str:
+        if ROW in g:
+            return f"row {int(g[ROW].min())}"
+        cited = [f"{c} {g[c].iloc[0]}" for c in ("source_id", "location") if c in g and str(g[c].iloc[0]) not in ("", "nan")]
+        return ", ".join(cited) or f"frame row {int(np.flatnonzero(frame.index == g.index[0])[0])}"
+
+    seen: dict[tuple, tuple[str, pd.DataFrame]] = {}
+    for study, g in frame.groupby("study", sort=False):
+        key = tuple(sorted((str(t), *(number(v) for v in vals))
+                           for t, *vals in g[["treatment", *values]].itertuples(index=False)))
+        if key in seen:
+            other, og = seen[key]
+            raise EvidenceError(f"studies '{other}' ({where(og)}) and '{study}' ({where(g)}) have identical arms and "
+                                f"identical numbers ({', '.join(values)}): the same trial under two names?",
+                                file=name, row=int(g[ROW].min()) if ROW in g else None, column="study", value=study,
+                                fix=f"keep one of '{other}' and '{study}' (delete the other's rows); if they are two "
+                                    "trials, check the numbers against their sources")
+        seen[key] = (str(study), g)
 
 
 

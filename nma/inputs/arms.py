@@ -8,7 +8,7 @@ import pandas as pd
 
 from nma.core.arms import check_arms
 from nma.core.tables import ROW, Cell, parse_number, read_csv_strict
-from nma.core.validation import PROVENANCE
+from nma.core.validation import PROVENANCE, check_duplicate_studies
 from nma.errors import EvidenceError
 from nma.inputs.contrasts import MAX_PATIENTS
 
@@ -17,8 +17,10 @@ ARM_COLUMNS = ("study", "treatment", "r", "n")
 
 
 def load_arms(path: str | Path) -> pd.DataFrame:
-    """Read and validate an arm-level CSV: study, treatment, r (responders), n (patients)."""
-    frame = read_csv_strict(path, required=ARM_COLUMNS, optional=PROVENANCE)
+    """Read and validate an arm-level CSV: study, treatment, r (responders), n (patients).
+
+    A spreadsheet's CSV (UTF-8 with a byte-order mark, CRLF line endings) is read as it is."""
+    frame = read_csv_strict(path, required=ARM_COLUMNS, optional=PROVENANCE, allow_bom=True)
     name = str(path)
     r, n = [], []
     for rec in frame.to_dict("records"):
@@ -33,4 +35,5 @@ def load_arms(path: str | Path) -> pd.DataFrame:
                                 column="n", value=rec["n"], fix="type the number of patients in the arm")
     frame["r"], frame["n"] = r, n
     check_arms(frame, name)
+    check_duplicate_studies(frame, name, ("r", "n"))
     return frame.drop(columns=[ROW])

@@ -36,8 +36,9 @@ def load_contrasts(path: str | Path, *, measure: str | Measure | None = None) ->
 
     `measure` (default: a ratio measure, log scale, as `Network.from_contrasts` defaults to HR) sets the plausible
     size of y and se: |y| <= 50 and 1e-4 <= se <= 50 on a log-ratio scale, |y| <= 1e6 and 1e-6 <= se <= 1e6 on a
-    difference scale; anything beyond is refused with its file, row and column."""
-    frame = read_csv_strict(path, required=CONTRAST_COLUMNS, optional=CONTRAST_OPTIONAL + PROVENANCE)
+    difference scale; anything beyond is refused with its file, row and column. A spreadsheet's CSV (UTF-8 with a
+    byte-order mark, CRLF line endings) is read as it is."""
+    frame = read_csv_strict(path, required=CONTRAST_COLUMNS, optional=CONTRAST_OPTIONAL + PROVENANCE, allow_bom=True)
     name = str(path)
     scale = measure_of(measure) if measure is not None else MEASURES["HR"]
     y, se, n = [], [], []
