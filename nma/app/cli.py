@@ -1,4 +1,4 @@
-"""Command line: `nma check`, `nma run`, `nma verify`. Errors exit non-zero with an actionable message."""
+"""Command line: `nma init`, `nma check`, `nma run`, `nma verify`. Errors exit non-zero with an actionable message."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from nma.constants import __version__
 from nma.analysis import interrupt
-from nma.errors import NMAError
+from nma.errors import ConfigError, NMAError
 
 #: Exit code of every NMAError (bad data, config, path, failed convergence); signals exit 128 + signum.
 ERROR_EXIT = 2
@@ -27,9 +27,23 @@ def _cmd_check(args) -> int:
     return 0
 
 
+def refuse_table_as_config(path: str) -> None:
+    """`nma run data.csv`: say it is a table, not a config, instead of a TOML syntax error (nothing is written)."""
+    p = Path(path)
+    if not p.is_file():
+        return
+    head = p.read_bytes()[:4096].decode("utf-8", errors="replace").lstrip("\ufeff").splitlines()
+    first = next((line.strip() for line in head if line.strip()), "")
+    looks_tabular = "," in first and "=" not in first and not first.startswith(("[", "#"))
+    if p.suffix.lower() in (".csv", ".tsv", ".xlsx", ".xls") or looks_tabular:
+        raise ConfigError(f"{path} is a CSV file (a table of trial results), not an analysis config (TOML). Fix: write "
+                          f"a config for it with `nma init {path}`, then `nma run` that .toml file")
+
+
 def _cmd_run(args) -> int:
     from nma.analysis.outpath import check_output_dir
 
+    refuse_table_as_config(args.config)
     out = args.out if args.out is not None else str(Path("outputs") / Path(args.config).stem)
     check_output_dir(out, config=args.config, allow_outside=args.allow_outside)
     from nma.app.run import run_config
@@ -49,10 +63,41 @@ def _cmd_verify(args) -> int:
     return 0 if ok else 1
 
 
+def _cmd_init(args) -> int:
+    from nma.app.init import write_config
+
+    written, kind = write_config(args.csv, out=args.config)
+    print(f"Wrote {written} for the {kind} in {args.csv}. Edit its labels and priors, then run:\n"
+          f"  nma run {written}")
+    return 0
+
+
+#: `nma --help` ends with these: a first analysis in three commands, and the shipped ones.
+EXAMPLES = """examples:
+  nma init my_hrs.csv                      write my_hrs.toml, a commented config for a CSV of HRs with 95% CIs
+                                           (or of contrasts y, se, or of arm counts r, n: detected from its columns)
+  nma check my_hrs.csv                     validate the CSV and describe its network
+  nma run my_hrs.toml                      fit it and write outputs/my_hrs/ (report.html, league table, ...)
+  nma run examples/own_data/analysis.toml --out outputs/example    the shipped example (make example)
+  nma run analyses/metastatic_pretreated_os.toml --engine exact    a shipped analysis, without MCMC
+  nma verify outputs/my_hrs                is that folder current with its data, config and package?
+
+Each command has its own --help (nma run --help). README.md, "Your own data", walks through a first analysis."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nma", description="Bayesian network meta-analysis for HTA.")
+    parser = argparse.ArgumentParser(prog="nma", description="Bayesian network meta-analysis for HTA.",
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"nma {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("init", help="write a commented analysis config for a CSV of ratios, contrasts or arm counts",
+                       description="Write a commented analysis config (TOML) for a CSV of ratios with CIs (study, "
+                       "treatment, hr|or|rr|ratio, ci_lower, ci_upper), contrasts (study, treatment, y, se) or arm "
+                       "counts (study, treatment, r, n), detected from its columns. The CSV is validated first. An "
+                       "existing config is never overwritten.")
+    p.add_argument("csv", help="the CSV of trial results")
+    p.add_argument("--config", default=None, help="where to write the config (default: <csv stem>.toml beside the CSV)")
+    p.set_defaults(func=_cmd_init)
     p = sub.add_parser("check", help="validate evidence and print the network of each setting x outcome")
     p.add_argument("paths", nargs="*", help="data folder(s), evidence CSV(s) or contrast CSV(s) (default: data)")
     p.set_defaults(func=_cmd_check)
