@@ -1,11 +1,22 @@
 # nma: `make all` runs every analysis, `make test` runs every test. Both bootstrap .venv themselves.
+#
+# Each analysis is a target, outputs/<name>/run.json, whose prerequisites are its config, its sensitivity
+# companions' configs, the evidence in data/ and the package's source: a second `make all` with nothing changed
+# does nothing, a changed config reruns only that analysis, `make -j2 all` runs two side by side. A failing
+# analysis is reported and the others still run (make -k); the summary at the end names the failures and
+# `make all` exits non-zero. outputs/index.html is rebuilt once, last.
 .DEFAULT_GOAL := help
-.PHONY: help all test test-fast check bench clean
+.SECONDEXPANSION:
+.PHONY: help all check analyses test test-fast bench bench-jags example clean
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 ANALYSES := $(basename $(notdir $(wildcard analyses/*.toml)))
+N := $(words $(ANALYSES))
+RUNS := $(ANALYSES:%=outputs/%/run.json)
+PACKAGE := $(shell find nma -name '*.py' -o -name '*.html') pyproject.toml
+DATA := $(wildcard data/*.csv data/*.toml)
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -17,11 +28,42 @@ $(VENV)/done: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-check: $(VENV)/done ## validate data/ and print the network of every setting x outcome and of every analysis, with its loops
-	$(PY) -m nma check data analyses
+outputs/check.txt: $(VENV)/done $(DATA) $(wildcard analyses/*.toml) $(PACKAGE)
+	@mkdir -p outputs
+	@$(PY) -m nma check data analyses > $@.tmp || { cat $@.tmp; rm -f $@.tmp; exit 1; }
+	@mv $@.tmp $@
+	@echo "evidence and every analysis's network: valid (outputs/check.txt)"
 
-all: $(VENV)/done check ## set up, validate the evidence, and run every analysis in analyses/ into outputs/<name>/
-	@set -e; for a in $(ANALYSES); do echo "== $$a"; $(PY) -m nma run analyses/$$a.toml --out outputs/$$a; done
+check: outputs/check.txt ## validate data/ and describe the network of every setting x outcome and every analysis
+	@cat $<
+
+# [i/N] name ... done in 1.2 s (exact); the analysis's own output goes to outputs/logs/<name>.log
+outputs/%/run.json: analyses/%.toml $$(wildcard analyses/$$*_sensitivity_*.toml) $(DATA) $(PACKAGE) | $(VENV)/done outputs/check.txt
+	@mkdir -p outputs/logs; i=$$(echo $(ANALYSES) | tr ' ' '\n' | grep -nx '$*' | cut -d: -f1); \
+	start=$$(date +%s%N); \
+	if NMA_NO_INDEX=1 $(PY) -m nma run $< --out outputs/$* > outputs/logs/$*.log 2>&1; then \
+	  engine=$$($(PY) -c 'import json,sys; print(json.load(open(sys.argv[1]))["engine"])' $@); \
+	  tenths=$$(( ($$(date +%s%N) - start) / 100000000 )); \
+	  printf '[%s/%s] %s ... done in %d.%d s (%s)\n' $$i $(N) $* $$((tenths / 10)) $$((tenths % 10)) $$engine; \
+	else \
+	  printf '[%s/%s] %s ... FAILED (see outputs/logs/%s.log)\n' $$i $(N) $* $*; tail -n 3 outputs/logs/$*.log; \
+	  echo $* >> outputs/failed.txt; exit 1; \
+	fi
+
+outputs/index.html: $(RUNS)
+	@$(PY) -c 'from nma.reporting.report import write_index; write_index(__import__("pathlib").Path("outputs"))'
+	@echo "outputs/index.html: $(N) analyses"
+
+analyses: $(RUNS)
+
+all: $(VENV)/done outputs/check.txt ## set up, validate the evidence, and run every analysis in analyses/ into outputs/<name>/
+	@rm -f outputs/failed.txt; $(MAKE) --no-print-directory -k analyses; \
+	$(MAKE) --no-print-directory -k outputs/index.html; \
+	if [ -s outputs/failed.txt ]; then echo "FAILED ($$(wc -l < outputs/failed.txt) of $(N)): $$(tr '\n' ' ' < outputs/failed.txt)"; exit 1; fi; \
+	echo "all $(N) analyses up to date; outputs/index.html"
+
+example: $(VENV)/done ## run the example of README "Your own data": examples/own_data/ (HRs and CIs as published)
+	$(PY) -m nma run examples/own_data/analysis.toml --out outputs/example
 
 test: $(VENV)/done ## every test, validation against closed-form and published results included (CI runs this)
 	$(PY) -m pytest -n 2 --dist loadfile
@@ -31,6 +73,9 @@ test-fast: $(VENV)/done ## tests that do not run MCMC
 
 bench: $(VENV)/done ## time the engines on synthetic networks (see benchmarks/README.md)
 	$(PY) benchmarks/run.py
+
+bench-jags: $(VENV)/done ## nma against JAGS on the same networks, whole processes (needs R and JAGS; see benchmarks/README.md)
+	$(PY) benchmarks/jags.py
 
 clean: ## remove outputs/ (keeps .venv)
 	rm -rf outputs

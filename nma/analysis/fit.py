@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from nma.checks.model_checks import ModelChecks, model_checks
+from nma.checks.model_checks import ModelChecks, checks_not_run, model_checks
 from nma.checks.sensitivity import tau_not_identified
 from nma.constants import CI_PROB, COMPARATOR, STUDY, TREATMENT
 from nma.errors import ConvergenceError, ConvergenceWarning, ModelSpecError, ModelWarning
@@ -136,6 +136,7 @@ class Fit:
     posterior: Posterior
     notes: tuple[Note, ...] = ()
     nodesplit: bool = True            # run node-splitting in checks() (UME and sensitivity always run)
+    run_checks: bool = True           # False: checks() runs nothing and says so ([model] checks = false)
 
     @property
     def engine(self) -> str:
@@ -247,12 +248,24 @@ class Fit:
 
     @cached_property
     def _checks(self) -> ModelChecks:
+        if not self.run_checks:
+            return checks_not_run(self.network)
         fixed = self.fixed.posterior if self.fixed is not None else None
         checks = model_checks(self.network, self.spec, self.settings, nodesplit=self.nodesplit, analysis=self.posterior,
                               fit_table=self.model_fit(), fixed=fixed, family=self.family)
         for note in checks.notes:
             warnings.warn(note, ModelWarning, stacklevel=3)
         return checks
+
+    def cross_check(self) -> tuple[pd.DataFrame, list[str]]:
+        """This fit's exact posterior against an MCMC refit of the same model, in MCSE units
+        (`nma.checks.cross_check`: columns parameter, exact_mean, mcmc_mean, mcse, z, ess_bulk; and its notes)."""
+        if self.engine != "exact":
+            raise ModelSpecError("cross_check() compares the exact engine with MCMC: fit with engine='exact' (or 'auto' "
+                                 "on a normal-likelihood network) first. Fix: nma.fit(network, engine='exact')")
+        from nma.checks.cross_check import cross_check
+
+        return cross_check(self.network, self.spec, replace(self.settings, retry=True), self.family, self.posterior)
 
     def checks(self) -> ModelChecks:
         """Node-splitting, UME versus consistency and tau-prior sensitivity: the tables `nma run` writes

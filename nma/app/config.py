@@ -34,7 +34,8 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "model": {"effects": str, "reference": str, "d_prior_sd": (int, float), "tau_prior": str,
               "lower_is_better": bool, "engine": str, "allow_unconverged": bool, "mid": (int, float),
               "league_order": list, "league_upper": str, "forest_comparators": list,
-              "reference_median_months": (int, float), "nodesplit": bool},
+              "reference_median_months": (int, float), "nodesplit": bool, "checks": bool,
+              "cross_check": bool},
     "sampler": {"seed": int, "chains": int, "draws": int, "tune": int, "target_accept": float, "cores": int},
 }
 
@@ -58,6 +59,8 @@ class AnalysisConfig:
     forest_comparators: tuple[str, ...] = ()
     reference_median_months: float | None = None
     nodesplit: bool = True             # [model] nodesplit = false skips node-splitting (UME still runs)
+    checks: bool = True                # [model] checks = false skips every model check (quick exploratory runs)
+    cross_check: bool = False          # [model] cross_check = true fits MCMC beside the exact engine and compares
     arms_path: Path | None = None      # arm-level binary CSV (study, treatment, r, n), with contrasts_path: mixed
     ratios_path: Path | None = None    # or a ratio CSV (study, treatment, hr, ci_lower, ci_upper[, ci_level, ...])
     measure: Measure = MEASURES["HR"]  # [data] measure of a contrasts/ratios file (data/ holds HRs, or ORs for counts)
@@ -227,7 +230,7 @@ def load_config(path: str | Path) -> AnalysisConfig:
         if selection.responders_from_rates and selection.outcome not in BINARY:
             raise ConfigError(f"{path}: [data] responders_from_rates applies to binary outcomes ({', '.join(BINARY)}), "
                               f"not '{selection.outcome}'. Fix: remove the line")
-    engine = model.get("engine", "mcmc")
+    engine = model.get("engine", "auto")
     if engine not in ENGINES:
         raise ConfigError(f"{path}: [model] engine = {engine!r}; {closest(str(engine), ENGINES)}. Fix: use one of: "
                           f"{', '.join(ENGINES)}")
@@ -252,7 +255,7 @@ def load_config(path: str | Path) -> AnalysisConfig:
                           "a probability such as 0.95 (the default)")
     model_only = {k: v for k, v in model.items() if k not in ("engine", "reference", "allow_unconverged", "mid", "league_order",
                                                           "league_upper", "forest_comparators", "reference_median_months",
-                                                          "nodesplit")}
+                                                          "nodesplit", "checks", "cross_check")}
     if model.get("league_upper", "network") not in ("network", "direct"):
         raise ConfigError(f"{path}: [model] league_upper = {model['league_upper']!r}. Fix: use \"network\" or \"direct\"")
     try:  # priors and effects are checked now, so their errors name this file before anything is loaded
@@ -271,7 +274,8 @@ def load_config(path: str | Path) -> AnalysisConfig:
                           league_upper=model.get("league_upper", "network"),
                           forest_comparators=tuple(model.get("forest_comparators", ())),
                           reference_median_months=model.get("reference_median_months"),
-                          nodesplit=model.get("nodesplit", True),
+                          nodesplit=model.get("nodesplit", True), checks=model.get("checks", True),
+                          cross_check=model.get("cross_check", False),
                           arms_path=arms_path, ratios_path=ratios_path, measure=measure,
                           treatments_path=treatments_path, labels=labels)
     return cfg

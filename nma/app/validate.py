@@ -158,10 +158,17 @@ def check_engine(cfg: AnalysisConfig, engine: str, network) -> None:
     fit: the exact engine, and the exact-engine direct estimates of league_upper = "direct", need a closed form."""
     family = family_of(network)
     if family.has_exact:
+        if cfg.cross_check and engine == "mcmc":
+            raise ConfigError(f"{cfg.path}: [model] cross_check = true compares the exact engine with MCMC, and this "
+                              "run uses engine = \"mcmc\". Fix: use engine = \"auto\" (the default) or \"exact\", "
+                              "or remove cross_check.")
         return
+    if cfg.cross_check:
+        raise ConfigError(f"{cfg.path}: [model] cross_check = true compares the exact engine with MCMC, and binomial "
+                          "(arm-level) data have no exact engine. Fix: remove cross_check.")
     if engine == "exact":
         raise ConfigError(f"{cfg.path}: engine = \"exact\" does not apply to binomial (arm-level) data: its closed form "
-                          "needs normal likelihoods. Fix: use engine = \"mcmc\" (the default), or drop --engine exact.")
+                          "needs normal likelihoods. Fix: use engine = \"auto\" (the default) or \"mcmc\", or drop --engine exact.")
     if cfg.league_upper == "direct":
         raise ConfigError(f"{cfg.path}: [model] league_upper = \"direct\" uses the exact engine, which does not apply to "
                           "binomial data. Fix: remove league_upper.")

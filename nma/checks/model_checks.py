@@ -19,6 +19,9 @@ from nma.posterior.summaries import probs_for
 
 #: Said instead of a node-split table when the config switches it off.
 NODESPLIT_OFF = "switched off in the config ([model] nodesplit = false)"
+#: Said when every check is switched off (quick exploratory runs, benchmarks).
+CHECKS_OFF = ("ModelWarning: no model checks were run ([model] checks = false): no node-splitting, UME comparison or "
+              "tau-prior sensitivity; run with checks on before reporting these results.")
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,6 +53,11 @@ class ModelChecks:
 #: Said when node-split and UME cannot address a network's likelihood (a binomial network with contrast studies).
 NO_DESIGNS = ("node-splitting and UME are built for arm-level binomial networks; this network also has contrast-level "
               "studies, so they were not run")
+
+
+def checks_not_run(network) -> ModelChecks:
+    """The checks of a run that switched them off: no tables, one note saying so."""
+    return ModelChecks(None, None, None, (CHECKS_OFF,), nodesplit_run=False, measure=network.measure.code)
 
 
 def model_checks(network, spec: ModelSpec, settings: FitSettings | None = None, nodesplit: bool = True,

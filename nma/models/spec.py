@@ -15,7 +15,7 @@ DEFAULT_D_PRIOR_SD = 10.0
 #: from the pooled one. Vaguer priors (half-normal(5)) let a sparse oncology network put absurd mass on tau.
 DEFAULT_TAU_PRIOR = "half-normal(0.5)"
 EFFECTS = ("fixed", "random")
-ENGINES = ("mcmc", "exact")
+ENGINES = ("auto", "exact", "mcmc")   # auto: the exact engine where the family has one, else MCMC
 
 
 @dataclass(frozen=True)
