@@ -31,7 +31,7 @@ TREATMENT_LABEL_OPTIONAL = ("description",)
 
 def _header(path: Path) -> list[str]:
     text = path.read_bytes().decode("utf-8", errors="replace").lstrip("\ufeff")
-    return [h.strip() for h in next(csv.reader(io.StringIO(text)), [])]
+    return [h.strip() for h in next(csv.reader(io.StringIO(text, newline="")), [])]   # CR, LF or CRLF
 
 
 def read_ratios(path: str | Path, measure: str | Measure = "HR") -> pd.DataFrame:
