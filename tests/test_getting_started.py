@@ -100,3 +100,21 @@ def test_a_csv_given_as_config_is_named_as_such_and_nothing_is_written(tmp_path,
         err = capsys.readouterr().err
         assert "is a CSV file" in err and "TOML syntax" not in err and f"nma init {name}" in err and "Fix:" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv", "data.toml"]
+
+
+def test_readme_section_shows_the_example_and_its_python_runs(tmp_path, monkeypatch):
+    """The README's "Your own data" section comes right after the introduction, shows the shipped CSV's rows, and its
+    Python block runs on the example (in a copy, so its fit.save writes there)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    headings = [line for line in readme.splitlines() if line.startswith("## ")]
+    assert headings[0].startswith("## Your own data")
+    section = readme.split(headings[0], 1)[1].split("\n## ", 1)[0]
+    csv_rows = (EXAMPLE / "hazard_ratios.csv").read_text(encoding="utf-8").splitlines()
+    assert csv_rows[0] in section and csv_rows[-1] in section
+    for command in ("make example", "nma init", "nma --help"):
+        assert command in section
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    shutil.copytree(EXAMPLE, tmp_path / "examples" / "own_data")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    assert (tmp_path / "outputs" / "example_api" / "report.html").is_file()
