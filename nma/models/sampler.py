@@ -108,8 +108,9 @@ class _Compiled:
         inputs, graph = self._graphs
         fns = []
         with warnings.catch_warnings():
-            # the binomial's parameter check (n >= 0, 0 <= p <= 1) is dropped under JAX; the data are validated earlier
-            warnings.filterwarnings("ignore", message="Skipping Check", category=UserWarning)
+            # run-time assertions (the binomial's n >= 0, 0 <= p <= 1; shapes broadcasting) are dropped under JAX: the
+            # data were validated when the network was built, and the shapes are fixed by the structure
+            warnings.filterwarnings("ignore", message="Skipping .* Op", category=UserWarning)
             for outs in ([graph[0]], graph[1:]):
                 fgraph = FunctionGraph(inputs=inputs, outputs=outs, clone=True)
                 JAX.optimizer.rewrite(fgraph)
