@@ -82,12 +82,15 @@ def test_example_through_the_api_fixed_effect_equals_numpy_gls():
         assert rel.loc[t, "sd"] == pytest.approx(np.sqrt(cov[i, i]), rel=1e-6)
 
 
-def test_help_shows_examples(capsys):
+def test_help_shows_examples_and_the_example_checks(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     out = capsys.readouterr().out
     assert "examples:" in out
-    for command in ("nma init my_hrs.csv", "nma run my_hrs.toml", "nma check", "examples/own_data/analysis.toml"):
+    assert cli.main(["check", str(EXAMPLE / "analysis.toml")]) == 0          # the check line of the examples
+    assert "Network is connected" in capsys.readouterr().out
+    for command in ("nma init my_hrs.csv", "nma run my_hrs.toml", "nma check my_hrs.toml",
+                    "examples/own_data/analysis.toml"):
         assert command in out
 
 

@@ -76,7 +76,7 @@ def _cmd_init(args) -> int:
 EXAMPLES = """examples:
   nma init my_hrs.csv                      write my_hrs.toml, a commented config for a CSV of HRs with 95% CIs
                                            (or of contrasts y, se, or of arm counts r, n: detected from its columns)
-  nma check my_hrs.csv                     validate the CSV and describe its network
+  nma check my_hrs.toml                    validate the config and its CSV, and describe the network
   nma run my_hrs.toml                      fit it and write outputs/my_hrs/ (report.html, league table, ...)
   nma run examples/own_data/analysis.toml --out outputs/example    the shipped example (make example)
   nma run analyses/metastatic_pretreated_os.toml --engine exact    a shipped analysis, without MCMC
