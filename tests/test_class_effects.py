@@ -178,3 +178,30 @@ def test_exchangeable_classes_exact_agrees_with_mcmc():
         m = float(idata["posterior"][name].mean())
         e = float(az.mcse(idata, var_names=[name])[name])
         assert abs(m - var.loc[name, "mean"]) < 4 * e, (name, m, var.loc[name, "mean"], e)
+
+
+@pytest.mark.parametrize("effects", ["fixed", "random"])
+def test_pymc_conditional_theta_is_the_exact_conditional_mean(effects):
+    """No sampling: at z = 0 the PyMC model's theta is E[theta | tau, class SD, y], which the exact engine's
+    conditional gives through the design (A0 + sigma/s A1); and its log density is finite with a finite gradient."""
+    from nma.models.exact import _conditional
+    from nma.models.regression_pymc import build_regression_model
+
+    net = Network.from_contrasts(two_class_table(6), reference="A")
+    spec = ModelSpec(effects=effects, d_prior_sd=10.0)
+    classes = Classes(CLASS, effects="exchangeable")
+    model = build_regression_model(net, spec, classes=classes)
+    point = model.initial_point()
+    point["class_sd_log__"] = np.log(0.3)
+    if effects == "random":
+        point["tau_log__"] = np.log(0.2)
+    import pymc as pm
+
+    fn = pm.compile(model.value_vars, model.replace_rvs_by_values([model["theta"]])[0])
+    theta = fn(*(point[v.name] for v in model.value_vars))
+    lm = fit_regression_exact(net, spec, classes=classes).model
+    tau = np.array([0.2 if effects == "random" else 0.0])
+    mean, _, _ = _conditional(net, spec, tau, lm.design_at(0.3, 10.0))
+    np.testing.assert_allclose(theta, (lm.A0 + 0.03 * lm.A1) @ mean[0], atol=1e-8)
+    assert np.isfinite(model.compile_logp()(point))
+    assert np.all(np.isfinite(model.compile_dlogp()(point)))
