@@ -48,7 +48,7 @@ def bench_mcmc(net: Network, seed: int) -> dict:
     t1 = time.perf_counter()
     from nma.models.sampler import compiled_model
 
-    compiled_model(model)[0].runner(4, 1000, 1000, 0.95)   # PyTensor -> JAX (compiling happens at the first call)
+    compiled_model(model)[0].runner(4, 1000, 0.95)   # PyTensor -> JAX (compiling happens at the first call)
     t2 = time.perf_counter()
     idata = sample(model, SamplerConfig(seed=seed))
     t3 = time.perf_counter()

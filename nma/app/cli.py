@@ -163,6 +163,15 @@ def configure_process() -> None:
 
     matplotlib.use("Agg")
 
+    # What the sampler is doing ("NUTS: [tau, z], 4 chains x 1000 draws ..."), on stderr; the library only logs.
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("nma")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
 
 def main(argv: list[str] | None = None) -> int:
     configure_process()

@@ -14,8 +14,11 @@ never loads them.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import sys
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,6 +28,8 @@ import pandas as pd
 #: Gate thresholds (Vehtari et al. 2021): rank-normalised R-hat and bulk/tail ESS; any divergence fails.
 RHAT_MAX = 1.01
 ESS_MIN = 400
+
+LOG = logging.getLogger("nma.sampler")
 
 #: Environment variable that moves the persistent compile cache (default: ~/.cache/nma, or $XDG_CACHE_HOME/nma).
 CACHE_ENV = "NMA_CACHE_DIR"
@@ -117,11 +122,11 @@ class _Compiled:
                 fns.append(jax_funcify(fgraph))
         return fns
 
-    def runner(self, chains: int, tune: int, draws: int, target_accept: float):
+    def runner(self, chains: int, tune: int, target_accept: float) -> _Runner:
         """The jitted sampler for these settings (JAX specialises it further on the data's shapes)."""
-        statics = (chains, tune, draws, float(target_accept))
+        statics = (chains, tune, float(target_accept))
         if statics not in self._runners:
-            self._runners[statics] = _make_runner(*self._functions(), *statics)
+            self._runners[statics] = _Runner(*self._functions(), *statics)
         return self._runners[statics]
 
 
@@ -137,36 +142,70 @@ def _structure_key(graph, debugprint, ancestors, Constant, shared_names) -> str:
     return h.hexdigest()
 
 
-def _make_runner(logp_fn, outputs_fn, chains: int, tune: int, draws: int, target_accept: float):
-    jax = _configure_jax()
-    import blackjax
+#: Draws per call into the compiled sampler: between calls Python runs, so a signal stops the run promptly and the
+#: progress bar moves; every draw count reuses the same compiled chunk.
+CHUNK = 250
 
-    def run(key, data, init):
-        TRACES["count"] += 1      # runs while JAX traces, i.e. once per compilation
 
-        def logdensity(position):
-            return logp_fn(*position, *data)[0]
+class _Runner:
+    """Window adaptation, then NUTS in chunks of CHUNK draws, the chains vectorised; both steps jitted once."""
 
-        def one_chain(key_warmup, key_sample, position):
-            warmup = blackjax.window_adaptation(blackjax.nuts, logdensity, target_acceptance_rate=target_accept)
-            (state, parameters), _ = warmup.run(key_warmup, position, num_steps=tune)
-            kernel = blackjax.nuts(logdensity, **parameters).step
+    def __init__(self, logp_fn, outputs_fn, chains: int, tune: int, target_accept: float):
+        jax = _configure_jax()
+        import blackjax
 
-            def step(state, k):
-                state, info = kernel(k, state)
-                return state, (state.position, state.logdensity, info.is_divergent, info.num_integration_steps,
-                               info.acceptance_rate, info.energy)
+        def logdensity_of(data):
+            return lambda position: logp_fn(*position, *data)[0]
 
-            _, (positions, lp, divergent, n_steps, accept, energy) = jax.lax.scan(step, state, jax.random.split(key_sample, draws))
-            values = jax.vmap(lambda p: outputs_fn(*p, *data))(positions)
-            stats = {"lp": lp, "diverging": divergent, "n_steps": n_steps, "acceptance_rate": accept, "energy": energy,
-                     "step_size": jax.numpy.full(draws, parameters["step_size"])}
-            return values, stats
+        def warmup(keys, data, init):
+            TRACES["count"] += 1      # runs while JAX traces, i.e. once per compilation
 
-        kw, ks = jax.random.split(key)
-        return jax.vmap(one_chain)(jax.random.split(kw, chains), jax.random.split(ks, chains), init)
+            def one(key, position):
+                adapt = blackjax.window_adaptation(blackjax.nuts, logdensity_of(data), target_acceptance_rate=target_accept)
+                (state, parameters), _ = adapt.run(key, position, num_steps=tune)
+                return state, parameters
 
-    return jax.jit(run)
+            return jax.vmap(one)(keys, init)
+
+        def chunk(keys, data, states, parameters):
+            def one(key, state, parameters):
+                kernel = blackjax.nuts(logdensity_of(data), **parameters).step
+
+                def step(state, k):
+                    state, info = kernel(k, state)
+                    return state, (state.position, state.logdensity, info.is_divergent, info.num_integration_steps,
+                                   info.acceptance_rate, info.energy)
+
+                state, (positions, lp, divergent, n_steps, accept, energy) = jax.lax.scan(step, state, jax.random.split(key, CHUNK))
+                values = jax.vmap(lambda p: outputs_fn(*p, *data))(positions)
+                stats = {"lp": lp, "diverging": divergent, "n_steps": n_steps, "acceptance_rate": accept,
+                         "energy": energy, "step_size": jax.numpy.full(CHUNK, parameters["step_size"])}
+                return state, values, stats
+
+            return jax.vmap(one)(keys, states, parameters)
+
+        self.chains = chains
+        self.warmup = jax.jit(warmup)
+        self.chunk = jax.jit(chunk)
+
+    def __call__(self, seed: int, draws: int, data, init, progress=None):
+        """Draws (chain, draw, ...) of every reported variable, and the sampler's statistics."""
+        import jax
+
+        key_warmup, key_draws = jax.random.split(jax.random.PRNGKey(seed))
+        states, parameters = self.warmup(jax.random.split(key_warmup, self.chains), data, init)
+        values, stats = [], []
+        n_chunks = -(-draws // CHUNK)
+        for i in range(n_chunks):
+            keys = jax.random.split(jax.random.fold_in(key_draws, i), self.chains)
+            states, v, st = self.chunk(keys, data, states, parameters)
+            values.append(jax.device_get(v))
+            stats.append(jax.device_get(st))
+            if progress is not None:
+                progress(min((i + 1) * CHUNK, draws), draws)
+        join = lambda parts: np.concatenate(parts, axis=1)[:, :draws]          # noqa: E731
+        return ([join([v[j] for v in values]) for j in range(len(values[0]))],
+                {k: join([st[k] for st in stats]) for k in stats[0]})
 
 
 def compiled_model(model) -> tuple[_Compiled, list]:
@@ -187,21 +226,37 @@ def _initial_points(model, compiled: _Compiled, config: SamplerConfig) -> list[n
 def sample(model, config: SamplerConfig):
     """NUTS on `model`: ``config.chains`` chains of ``config.draws`` draws after ``config.tune`` adaptation steps.
 
-    Returns an InferenceData with the model's coords and dims, and `sample_stats` (diverging, n_steps, ...)."""
+    Returns an InferenceData with the model's coords and dims, and `sample_stats` (diverging, n_steps, ...).
+    Says what it samples on the ``nma`` logger; a progress bar is shown when stderr is a terminal (not under CI)."""
     import arviz as az
 
-    jax = _configure_jax()
+    _configure_jax()
     compiled, shared = compiled_model(model)
     data = tuple(np.asarray(s.get_value(borrow=True)) for s in shared)
     init = tuple(_initial_points(model, compiled, config))
-    run = compiled.runner(config.chains, config.tune, config.draws, config.target_accept)
-    values, stats = jax.device_get(run(jax.random.PRNGKey(config.seed), data, init))
-    posterior = {name: np.asarray(v) for name, v in zip(compiled.output_names, values)}
+    run = compiled.runner(config.chains, config.tune, config.target_accept)
+    free = ", ".join(v.name for v in model.free_RVs)
+    LOG.info("NUTS: [%s], %d chains x %d draws after %d adaptation steps", free, config.chains, config.draws, config.tune)
+    with _progress(config.draws) as progress:
+        values, stats = run(config.seed, config.draws, data, init, progress)
+    posterior = dict(zip(compiled.output_names, values))
     dims = {name: list(model.named_vars_to_dims.get(name, ())) for name in posterior}
     coords = {k: list(v) for k, v in model.coords.items() if v is not None}
-    return az.from_dict(posterior=posterior, sample_stats={k: np.asarray(v) for k, v in stats.items()},
-                        coords=coords, dims=dims, attrs={"sampler": "blackjax NUTS (window adaptation)",
-                                                         "structure_key": compiled.key})
+    return az.from_dict(posterior=posterior, sample_stats=stats, coords=coords, dims=dims,
+                        attrs={"sampler": "blackjax NUTS (window adaptation)", "structure_key": compiled.key})
+
+
+@contextmanager
+def _progress(total: int):
+    """A rich progress bar on a terminal; nothing when stderr is not one, or under CI."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("sampling", total=total)
+        yield lambda done, _: bar.update(task, completed=done)
 
 
 def diagnostics(idata, var_names: list[str]) -> tuple[pd.DataFrame, int]:
