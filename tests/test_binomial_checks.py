@@ -64,9 +64,12 @@ def test_large_sample_node_split_matches_the_exact_engine(large):
     got, notes = node_split(net, FIXED, PROBS, consistency=post, settings=MCMC)
     assert notes == []
     want, _ = node_split(contrasts, FIXED, PROBS)
+    # the contrast family's "direct" rows are the trials' own estimates (issue 15: honest direct estimates), not the
+    # split model's direct parameter, which the binomial family still reports: compare the split model's other rows
+    want = want[want["estimate"] != "direct"]
     key = ["treatment", "comparator", "estimate"]
     merged = got.merge(want, on=key, suffixes=("", "_exact"))
-    assert len(merged) == len(want) == 12
+    assert len(merged) == len(want) == 9
     tol = MCSE_FACTOR * merged["sd_exact"]
     assert (np.abs(merged["mean"] - merged["mean_exact"]) < tol).all(), merged[key + ["mean", "mean_exact"]]
     np.testing.assert_allclose(merged["sd"], merged["sd_exact"], rtol=0.1)
