@@ -1,11 +1,12 @@
 """PyMC versions of meta-regression and class effects: every variant for contrast data, shared/unrelated for binomial.
 
-The parameters are those of `nma.models.regression.LinearModel`: theta = A0 phi + sigma A1 z, with phi ~ N(0, s^2)
-(s = d_prior_sd) the free location parameters and z ~ N(0, 1) the within-class (or within-coefficient) deviations,
-non-centred so that NUTS meets no funnel in the class / coefficient SD sigma. Contrast studies enter with their
-study effects integrated out, y_s ~ MVN(X_s theta, V_s + tau^2 C_s), the covariances built by normal_pymc. Arm-level
-binomial data reuse the binomial model with the regression's design in place of the consistency design. No sampling
-here: `nma.models.sampler.sample` runs these.
+The parameters are those of `nma.models.regression.LinearModel`: theta = A0 phi + sigma A1 e, with phi ~ N(0, s^2)
+(s = d_prior_sd) the free location parameters and e ~ N(0, 1) the within-class (or within-coefficient) deviations.
+Contrast studies have their study effects integrated out, y ~ MVN(X theta, V + tau^2 C), and given (tau, sigma) the
+location parameters are Gaussian: they are sampled through that conditional (as normal_pymc's "conditional"
+parameterisation), so NUTS sees tau, sigma and unit normals, with no funnel. Arm-level binomial data reuse the
+binomial model (binomial_pymc) with the regression's design in place of the consistency design. No sampling here:
+`nma.models.sampler.sample` runs these.
 """
 
 from __future__ import annotations
@@ -16,19 +17,17 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from nma.constants import PARAMETER, STUDY
+from nma.constants import PARAMETER
 from nma.core.arms import ArmNetwork
 from nma.core.network import Network
 from nma.errors import ModelSpecError
 from nma.models.binomial_pymc import build_binomial_model
-# _block_covariances is normal_pymc's (V_s + tau^2 C_s per block size); imported, not copied. contrast_likelihood
-# itself fixes the mean to the consistency design, so the regression writes its own two-line likelihood.
-from nma.models.normal_pymc import _block_covariances, contrast_coords, observed_name, tau_variable
+from nma.models.normal_pymc import tau_variable
 from nma.models.regression import Classes, LinearModel, Regression, build_linear_model
 from nma.models.spec import ModelSpec
 
-#: The name of the free location parameters' dimension, and of the deviations' (domain terms, not dim_0).
-FREE, DEVIATION = "free_parameter", "deviation"
+#: The dimension of z, the standardised free parameters (the location parameters, then the deviations).
+LOCATION = "free_parameter"
 
 
 def _split(model: LinearModel) -> tuple[np.ndarray, np.ndarray]:
@@ -38,28 +37,6 @@ def _split(model: LinearModel) -> tuple[np.ndarray, np.ndarray]:
     if len(np.intersect1d(loc, dev)):
         raise ModelSpecError("a parameter is both a location and a deviation: not a model this module builds")
     return loc, dev
-
-
-PARAMETERISATIONS = ("conditional", "centred", "noncentred")
-
-
-def _theta(model: LinearModel, spec: ModelSpec, parameterisation: str = "centred"):
-    """theta over PARAMETER as a Deterministic, from phi ~ N(0, s^2) and the deviations (under the model context):
-    centred e ~ N(0, sigma^2), or non-centred sigma z, z ~ N(0, 1)."""
-    if parameterisation not in PARAMETERISATIONS:
-        raise ModelSpecError(f"parameterisation={parameterisation!r} is not one of {', '.join(PARAMETERISATIONS)}. "
-                             "Fix: pass \"centred\" (well-identified treatment effects) or \"noncentred\" (sparse data)")
-    loc, dev = _split(model)
-    phi = pm.Normal("phi", 0.0, pm.Data("d_prior_sd", float(spec.d_prior_sd)), dims=FREE)
-    theta = pt.dot(pm.Data("A0", model.A0[:, loc]), phi)
-    if model.sigma_prior is not None and len(dev):
-        sd = _sigma_variable(model)
-        if parameterisation == "centred":
-            e = pm.Normal("e", 0.0, sd, dims=DEVIATION)
-        else:
-            e = sd * pm.Normal("z", 0.0, 1.0, dims=DEVIATION)
-        theta = theta + pt.dot(pm.Data("A1", model.A1[:, dev]), e)
-    return pm.Deterministic("theta", theta, dims=PARAMETER)
 
 
 def _conditional_theta(network: Network, model: LinearModel, spec: ModelSpec, tau, sigma):
@@ -92,7 +69,7 @@ def _conditional_theta(network: Network, model: LinearModel, spec: ModelSpec, ta
     m = pt.linalg.solve_triangular(L.T, v, lower=False)
     pm.Potential("log_likelihood_variances", -0.5 * (2 * pt.sum(pt.log(pt.diag(LR))) + pt.sum(r**2) - pt.sum(v**2)
                                                      + 2 * pt.sum(pt.log(pt.diag(L)))))
-    z = pm.Normal("z", 0.0, 1.0, dims="location")
+    z = pm.Normal("z", 0.0, 1.0, dims=LOCATION)
     u = m + pt.linalg.solve_triangular(L.T, z, lower=False)
     return pm.Deterministic("theta", pt.dot(W, u), dims=PARAMETER)
 
@@ -110,39 +87,23 @@ def _sigma_variable(model: LinearModel):
 
 def _coords(model: LinearModel) -> dict:
     loc, dev = _split(model)
-    return {PARAMETER: list(model.names), FREE: [f"phi{i}" for i in range(len(loc))],
-            DEVIATION: [f"z{i}" for i in range(len(dev))],
-            "location": [f"u{i}" for i in range(len(loc) + (len(dev) if model.sigma_prior is not None else 0))]}
+    n = len(loc) + (len(dev) if model.sigma_prior is not None else 0)
+    return {PARAMETER: list(model.names), LOCATION: [f"u{i}" for i in range(n)]}
 
 
 def build_regression_model(network: Network, spec: ModelSpec, regression: Regression | None = None,
-                           classes: Classes | None = None, values: Mapping[str, object] | None = None,
-                           parameterisation: str = "conditional") -> pm.Model:
+                           classes: Classes | None = None, values: Mapping[str, object] | None = None) -> pm.Model:
     """Contrast-level meta-regression / class effects: `theta[parameter]` named as the exact engine's, `tau`, and
-    the class or coefficient SD (`class_sd` / `beta_sd`) when exchangeable. "conditional" (default) samples theta
-    through its exact Gaussian conditional given (tau, sigma) (no funnel); "centred" / "noncentred" write the
-    deviations as e ~ N(0, sigma^2) / sigma z with one likelihood per study, as TSD2 writes it. One SD besides tau
+    the class or coefficient SD (`class_sd` / `beta_sd`) when exchangeable. theta is sampled through its exact
+    Gaussian conditional given (tau, sigma), as normal_pymc's "conditional" parameterisation: no funnel in tau or
+    sigma (a centred or non-centred per-study form diverged on a two-class network). One SD besides tau
     (`build_linear_model` refuses two)."""
     model = build_linear_model(network, regression, classes, values)
-    coords = {**_coords(model), STUDY: list(network.studies), **contrast_coords(network)}
+    coords = _coords(model)
     with pm.Model(coords=coords) as pmodel:
         tau = tau_variable(spec.tau_prior) if spec.effects == "random" else None
-        if parameterisation == "conditional":
-            sigma = _sigma_variable(model) if model.sigma_prior is not None else None
-            _conditional_theta(network, model, spec, tau, sigma)
-            return pmodel
-        theta = _theta(model, spec, parameterisation)
-        y = network.y
-        for k, cov in _block_covariances(network, tau).items():
-            rows = network.block_groups[k]
-            dims = f"{STUDY}_{k + 1}arm"
-            mu = pt.dot(pm.Data(f"regression_X_{k}", model.X[rows]), theta)      # (S, k)
-            if k == 1:
-                pm.Normal(observed_name(k), mu=mu[:, 0], sigma=pt.sqrt(cov[:, 0, 0]),
-                          observed=pm.Data(f"contrast_y_{k}", y[rows[:, 0]]), dims=dims)
-            else:
-                pm.MvNormal(observed_name(k), mu=mu, cov=cov, observed=pm.Data(f"contrast_y_{k}", y[rows]),
-                            dims=(dims, f"contrast_{k + 1}arm"))
+        sigma = _sigma_variable(model) if model.sigma_prior is not None else None
+        _conditional_theta(network, model, spec, tau, sigma)
     return pmodel
 
 
