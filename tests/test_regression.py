@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,8 +11,9 @@ from scipy import integrate, stats
 
 from nma.core.network import Network
 from nma.core.synthetic import synthetic_network
-from nma.errors import NMAError, ModelSpecError, NetworkDataError
+from nma.errors import ModelSpecError, ModelWarning, NetworkDataError, NMAError
 from nma.models.priors import parse_tau_prior
+from nma.models.regression import notes as nma_notes
 from nma.models.regression import (
     Regression,
     coefficients,
@@ -84,7 +87,8 @@ def test_effects_at_covariate_values_are_d_plus_beta_x():
     cov = np.linalg.inv(X.T @ Vinv @ X + np.eye(X.shape[1]) / SD**2)
     mean = cov @ X.T @ Vinv @ y
     post = fit_regression_exact(net, FE, Regression("x", centre=1.0), values=x)
-    tab = effects_at(post, [0.0, 2.0]).set_index(["covariate_value", "treatment", "comparator"])
+    with pytest.warns(ModelWarning, match="outside the trials' observed range"):
+        tab = effects_at(post, [0.0, 2.0]).set_index(["covariate_value", "treatment", "comparator"])
     k = net.treatments.index("T03") - 1
     for at in (0.0, 2.0):
         c = np.zeros(X.shape[1])
@@ -265,3 +269,28 @@ def test_pymc_regression_agrees_with_the_exact_engine(coefficients):
         m = float(idata["posterior"][name].mean())
         e = float(az.mcse(idata, var_names=[name])[name])
         assert abs(m - var.loc[name, "mean"]) < 4 * e, (name, m, var.loc[name, "mean"], e)
+
+
+def test_public_api_fit_regression():
+    """nma.fit_regression with the keyword arguments of nma.fit equals the engine with the same ModelSpec."""
+    import nma
+
+    net, x = network_with_modifier(2, beta=0.4, tau=0.2)
+    got = nma.fit_regression(net, nma.Regression("x", centre=1.0), values=x, d_prior_sd=SD, tau_prior="half-normal(0.5)")
+    spec = ModelSpec(effects="random", d_prior_sd=SD, tau_prior=parse_tau_prior("half-normal(0.5)"))
+    ref = fit_regression_exact(net, spec, Regression("x", centre=1.0), values=x)
+    np.testing.assert_allclose(got.theta.mean, ref.theta.mean, atol=1e-12)
+    assert any("ecological bias" in n for n in nma.regression_notes(got))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        effects_at(got, [1.0])          # inside the observed range: no warning
+
+
+def test_an_unidentified_coefficient_is_said():
+    """A covariate that differs only in the one trial of its comparison is confounded with that comparison's d:
+    its posterior SD stays near the prior's and the notes say so."""
+    net, x = network_with_modifier(3, beta=0.0, T=4, S=3)      # a tree: every comparison made by one trial
+    only = {s: float(i == 0) for i, s in enumerate(net.studies)}
+    post = fit_regression_exact(net, FE, Regression("x", centre=0.0), values=only)
+    assert coefficients(post).set_index("parameter").loc["B[x]", "sd"] > 0.5 * SD
+    assert any(n.startswith("Not identified by the data: B[x]") for n in nma_notes(post))

@@ -21,6 +21,7 @@ deviation (its treatment's effect is its class mean). Covariates are study-level
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -30,11 +31,11 @@ import pandas as pd
 
 from nma.constants import CI_PROB
 from nma.core.network import Network
-from nma.errors import ModelSpecError, NetworkDataError
+from nma.errors import ModelSpecError, ModelWarning, NetworkDataError
 from nma.models.exact import COARSE, LOG_DROP, MIN_WEIGHT, ExactPosterior, _conditional, fit_exact
 from nma.models.normal import model_fit
 from nma.models.priors import TauPrior, parse_tau_prior
-from nma.models.spec import ModelSpec
+from nma.models.spec import DEFAULT_D_PRIOR_SD, DEFAULT_TAU_PRIOR, ModelSpec
 from nma.posterior.summaries import probs_for, ranks
 
 COEFFICIENTS = ("shared", "exchangeable", "unrelated")
@@ -169,18 +170,20 @@ class LinearModel:
         return np.array([i for i, k in enumerate(self.kinds) if k == kind], int)
 
 
-def covariate_matrix(network: Network, regression: Regression, values: Mapping[str, object]) -> tuple[np.ndarray, tuple[str, ...], float | None]:
-    """Per study the covariate columns: one centred continuous column, or one indicator per non-reference level."""
+def covariate_matrix(studies: tuple[str, ...], regression: Regression,
+                     values: Mapping[str, object]) -> tuple[np.ndarray, tuple[str, ...], float | None]:
+    """Per study (in `studies` order) the covariate columns: one centred continuous column, or one indicator per
+    non-reference level; and the centre (None for a categorical covariate)."""
     if not isinstance(values, Mapping):
         raise ModelSpecError(f"values={type(values).__name__}: the covariate values must map each study to its value. "
                              f"Fix: pass a dict study -> {regression.covariate}")
-    missing = [s for s in network.studies if s not in values or values[s] is None
+    missing = [s for s in studies if s not in values or values[s] is None
                or (isinstance(values[s], float) and math.isnan(values[s]))]
     if missing:
         raise NetworkDataError(f"covariate {regression.covariate!r} has no value for {len(missing)} trial(s): "
                                f"{', '.join(map(str, missing))}. Trials are never dropped silently. Fix: give a value "
                                f"for each in values= (or the characteristics), or remove those trials from the network")
-    raw = [values[s] for s in network.studies]
+    raw = [values[s] for s in studies]
     numeric = all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in raw)
     if numeric:
         v = np.asarray(raw, float)
@@ -201,10 +204,14 @@ def covariate_matrix(network: Network, regression: Regression, values: Mapping[s
 
 def build_linear_model(network: Network, regression: Regression | None = None, classes: Classes | None = None,
                        values: Mapping[str, object] | None = None) -> LinearModel:
-    """The parameters, their structure and the design of a meta-regression and/or class-effects model."""
+    """The parameters, their structure and the design of a meta-regression and/or class-effects model.
+
+    `network` is a contrast `Network` or an arm-level `ArmNetwork` (its arm-level studies: the design's rows are
+    its delta parameters), through its `structure`."""
+    st = network.structure
     T = len(network.treatments)
     nonref = list(network.treatments[1:])
-    D = network.design                                     # (contrasts, T-1)
+    D = st.design                                          # (contrasts, T-1)
     if classes is not None:
         absent = [t for t in network.treatments if t not in classes.mapping]
         if absent:
@@ -253,12 +260,12 @@ def build_linear_model(network: Network, regression: Regression | None = None, c
                 for k in members:
                     cols1[new_phi(f"e[{network.treatments[k]}]")][d_idx[k - 1]] = 1.0
     # ---- beta ----
-    x, cov_cols, centre = (np.zeros((len(network.studies), 0)), (), None)
+    x, cov_cols, centre = (np.zeros((len(st.studies), 0)), (), None)
     if regression is not None:
         if values is None:
             raise ModelSpecError(f"regression on {regression.covariate!r} needs the covariate's values. Fix: pass "
                                  "values={study: value, ...}")
-        x, cov_cols, centre = covariate_matrix(network, regression, values)
+        x, cov_cols, centre = covariate_matrix(st.studies, regression, values)
         if exch_beta and len(cov_cols) > 1:
             raise ModelSpecError(f"coefficients=\"exchangeable\" with a {len(cov_cols) + 1}-level covariate needs one SD "
                                  "per level: the exact engine integrates one SD besides tau. Fix: use a binary or "
@@ -291,12 +298,9 @@ def build_linear_model(network: Network, regression: Regression | None = None, c
             A0[i, j] = v
         for i, v in cols1[j].items():
             A1[i, j] = v
-    X = np.zeros((len(network.y), n_theta))
+    X = np.zeros((len(D), n_theta))
     X[:, d_idx] = D
-    study_of_row = np.repeat(np.arange(len(network.studies)), [len(b) for b in network.blocks])
-    order = np.concatenate(network.blocks)
-    row_study = np.empty(len(network.y), int)
-    row_study[order] = study_of_row
+    row_study = st.contrasts["study"].map({s: i for i, s in enumerate(st.studies)}).to_numpy(int)
     for j, col in enumerate(cov_cols):
         b = [i for i, c in enumerate(columns) if c == col and kinds[i] == "beta"]
         X[:, b] = D * x[row_study, j][:, None]
@@ -486,6 +490,12 @@ def effects_at(post: RegressionPosterior, at, ci_prob: float = CI_PROB) -> pd.Da
     m, net = post.model, post.network
     T = len(net.treatments)
     rows = []
+    span = covariate_range(post)
+    outside = [v for v in at if span is not None and not span[0] <= float(v) <= span[1]]
+    if outside:
+        warnings.warn(f"effects at {', '.join(map(str, outside))}: outside the trials' observed range of "
+                      f"{m.covariate_columns[0]} ({span[0]:g} to {span[1]:g}); these are extrapolations of a linear "
+                      "interaction", ModelWarning, stacklevel=2)
     for value in at:
         if m.centre is not None:
             xcol = np.array([float(value) - m.centre])
@@ -593,6 +603,51 @@ def compare_unadjusted(post: RegressionPosterior, n: int = N_DRAWS, seed: int = 
     return pd.DataFrame(rows)
 
 
+def fit_regression(network: Network, regression: Regression | None = None, classes: Classes | None = None, *,
+                   values: Mapping[str, object] | None = None, effects: str = "random",
+                   tau_prior: str = DEFAULT_TAU_PRIOR, d_prior_sd: float = DEFAULT_D_PRIOR_SD,
+                   lower_is_better: bool = True, spec: ModelSpec | None = None) -> RegressionPosterior:
+    """Fit a network meta-regression and/or class-effects model on the exact engine (`nma.fit_regression`).
+
+    Parameters are those of `nma.fit` (a ready `spec` replaces effects, tau_prior, d_prior_sd, lower_is_better)
+    plus `regression`, `classes` and the covariate `values` (study -> value); see `fit_regression_exact`. Arm-level
+    binomial data are fitted by PyMC: ``nma.models.regression_pymc.build_binomial_regression_model``.
+
+    Returns
+    -------
+    RegressionPosterior
+        Tables from `coefficients`, `effects_at`, `variance_parameters`, `class_effects`, `class_ranks`, `dic`,
+        `compare_unadjusted`, `notes`.
+    """
+    if spec is None:
+        spec = ModelSpec(effects=effects, d_prior_sd=d_prior_sd, tau_prior=parse_tau_prior(tau_prior, key="tau_prior"),
+                         lower_is_better=lower_is_better, measure=network.measure.code)
+    return fit_regression_exact(network, spec, regression, classes, values)
+
+
+def notes(post: RegressionPosterior) -> list[str]:
+    """The cautions multinma gives with a meta-regression: few studies per coefficient, aggregate covariate."""
+    out = []
+    m = post.model
+    if m.covariate_columns:
+        n_studies = len(post.network.studies)
+        n_beta = len([k for k in m.kinds if k == "beta_mean"]) or len([k for k in m.kinds if k == "beta"])
+        if n_studies < 10 * n_beta:
+            out.append(f"{n_studies} trials inform {n_beta} interaction coefficient(s): fewer than 10 per coefficient, "
+                       "so the regression is weakly identified and sensitive to single trials.")
+        coef = coefficients(post)
+        coef = coef[coef["kind"] == ("beta_mean" if (coef["kind"] == "beta_mean").any() else "beta")]
+        flat = coef[coef["sd"] > 0.5 * post.spec.d_prior_sd]["parameter"].tolist()
+        if flat:
+            out.append(f"Not identified by the data: {', '.join(flat)} keep most of their prior SD "
+                       f"({post.spec.d_prior_sd:g}); no trial or loop separates the interaction from the treatment "
+                       "effect (e.g. the covariate varies only in comparisons made by one trial each, or between "
+                       "two non-reference treatments, where a shared coefficient cancels).")
+        out.append("The covariate is a trial-level aggregate: an association across trials may not hold for patients "
+                   "within them (ecological bias); it is not a subgroup analysis.")
+    return out
+
+
 def covariate_range(post: RegressionPosterior) -> tuple[float, float] | None:
     """Observed range of a continuous covariate (raw values), for the extrapolation warning; None if categorical."""
     if post.model.centre is None:
@@ -621,6 +676,6 @@ def describe(regression: Regression | None, classes: Classes | None) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Regression", "Classes", "classes_from_table", "fit_regression_exact", "RegressionPosterior",
+__all__ = ["Regression", "Classes", "classes_from_table", "fit_regression", "fit_regression_exact", "notes", "RegressionPosterior",
            "coefficients", "effects_at", "variance_parameters", "class_effects", "class_ranks", "dic",
            "compare_unadjusted", "covariate_range", "describe", "build_linear_model", "LinearModel"]
