@@ -28,12 +28,15 @@ from nma.errors import (
     NMAError,
 )
 from nma.evidence.base import EvidenceBase, load_evidence
+from nma.models.regression import Classes, Regression, fit_regression
+from nma.models.regression import notes as regression_notes
 
 __all__ = [
     "__version__", "Network", "ArmNetwork", "Measure", "MEASURES", "load_evidence", "EvidenceBase", "fit", "Fit",
     "Note", "plot_network", "plot_forest", "plot_ranks", "plot_league", "plot_tau", "plot_nodesplit", "plot_devdev",
     "plot_sensitivity", "save_figure", "NMAError", "EvidenceError", "NetworkDataError", "ConfigError",
     "ModelSpecError", "ConvergenceError", "EvidenceWarning", "ModelWarning",
+    "Regression", "Classes", "fit_regression", "regression_notes",
 ]
 
 #: The figures load matplotlib on first use (PEP 562), so `import nma` stays light for runs that draw nothing.
