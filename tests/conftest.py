@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+
+# As the `nma` command does (nma/app/cli.py configure_process): XLA on one thread, before JAX is first imported;
+# pytest-xdist's two workers share the two cores.
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 ROOT = Path(__file__).resolve().parents[1]
 
