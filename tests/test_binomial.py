@@ -317,3 +317,10 @@ def test_response_default_direction_and_warning(tmp_path):
     assert "log odds ratio" in spec.describe()
     with pytest.warns(ModelWarning, match="lower_is_better = true for a binary"):
         ModelSpec.from_config({"effects": "fixed", "d_prior_sd": 10, "lower_is_better": True}, measure="OR", lower_is_better_default=False)
+
+
+def test_one_trial_typed_under_two_names_is_refused_in_arm_data():
+    arms = pd.DataFrame({"study": ["T1", "T1", "T-1", "T-1", "T2", "T2"], "treatment": ["a", "b", "a", "b", "a", "c"],
+                         "r": [10, 20, 10, 20, 5, 9], "n": [100, 100, 100, 100, 50, 50]})
+    with pytest.raises(EvidenceError, match=r"T1.*T-1|T-1.*T1"):
+        ArmNetwork.from_arms(arms)

@@ -18,6 +18,7 @@ from nma.core.network import (
     ordered_treatments,
 )
 from nma.core.tables import ROW
+from nma.core.validation import check_duplicate_studies
 from nma.errors import EvidenceError, NetworkDataError
 
 
@@ -37,6 +38,7 @@ def check_arms(frame: pd.DataFrame, name: str = "<arms>") -> None:
         if len(g) < 2:
             raise EvidenceError(f"study '{study}' has a single arm; a comparison needs two", file=name,
                                 row=int(rows[g.index].min()), column="treatment", fix="add the comparator arm, or remove the study")
+    check_duplicate_studies(frame, name, ("r", "n"))
 
 
 
