@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 
 class NMAError(Exception):
     """Base class for everything nma raises on purpose."""
@@ -67,3 +70,92 @@ class ConvergenceWarning(UserWarning):
 
 class OutputPathError(NMAError, ValueError):
     """An output folder is outside the project, reached through a symlink, or would replace something not nma's."""
+
+
+# Warnings a reader should see first. Notes reach warnings.txt and the report as text (from selection, the fit and the
+# checks), so their kind is read from the text's stable prefixes and phrases, in one place.
+
+#: Severity levels, highest first: "key" changes how the results are read (shown at the top of the report), "warning"
+#: qualifies them, "note" records a routine decision or a diagnostic that appears in most analyses.
+SEVERITIES = ("key", "warning", "note")
+
+_KINDS = (  # (phrase in the text, kind, severity); the first match wins
+    ("UNCONVERGED", "unconverged", "key"),
+    ("failed the convergence gate", "unconverged", "key"),
+    ("tau is not identified", "tau not identified", "key"),
+    ("direct and indirect evidence disagree", "inconsistency", "key"),
+    ("Sensitivity: the ranking", "sensitivity moves the ranking", "key"),
+    ("Inconsistency:", "inconsistency check", "note"),
+    ("PSIS-LOO", "PSIS-LOO", "note"),
+    ("no rows for population", "selection", "warning"),
+    ("Prior distributions were left at default", "default priors", "warning"),
+    ("EvidenceWarning", "evidence", "warning"),
+    ("ModelWarning", "model", "warning"),
+)
+
+
+@dataclass(frozen=True)
+class RankedWarning:
+    """One distinct warning: its text (merged when several notes say the same thing), kind, severity and count."""
+
+    text: str
+    kind: str
+    severity: str
+    count: int = 1
+
+    @property
+    def label(self) -> str:
+        """The text with its count when it was raised more than once."""
+        return self.text if self.count == 1 else f"{self.text} (x{self.count})"
+
+
+def classify_warning(text: str) -> tuple[str, str]:
+    """(kind, severity) of a warning's text; an unrecognised one is a "warning" of kind "other"."""
+    for phrase, kind, severity in _KINDS:
+        if phrase in text:
+            return kind, severity
+    return "other", "warning"
+
+
+_POPULATION = re.compile(r"^(?P<trial>[^:]+): no rows for population '(?P<population>[^']*)'")
+
+
+def rank_warnings(notes) -> tuple[RankedWarning, ...]:
+    """Distinct warnings, highest severity first (then in the order first raised), each once with its count.
+
+    Identical texts are merged; "<trial>: no rows for population 'X' ..." notes are merged into one line per population
+    naming the trials ("14 trials had no rows for population 'X': A, B, ...").
+
+    Parameters
+    ----------
+    notes : iterable of str
+        Warning texts as written to ``warnings.txt``.
+
+    Returns
+    -------
+    tuple of RankedWarning
+    """
+    groups: dict[str, list[str]] = {}
+    texts: dict[str, str] = {}
+    for note in map(str, notes):
+        m = _POPULATION.match(note)
+        key = f"population:{m['population']}" if m else note
+        groups.setdefault(key, []).append(m["trial"].strip() if m else note)
+        texts.setdefault(key, note)
+    out = []
+    for key, members in groups.items():
+        kind, severity = classify_warning(texts[key])
+        if key.startswith("population:") and len(members) > 1:
+            trials = list(dict.fromkeys(members))
+            text = (f"{len(trials)} trials had no rows for population '{key.split(':', 1)[1]}' and are not included: "
+                    f"{', '.join(trials)}. To include one, set [data.trials.<trial>] population")
+            out.append(RankedWarning(text, kind, severity, len(trials)))
+        else:
+            out.append(RankedWarning(texts[key], kind, severity, len(members)))
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    return tuple(sorted(out, key=lambda w: order[w.severity]))   # stable: first-raised order within a severity
+
+
+def warnings_text(notes) -> str:
+    """warnings.txt: one line per distinct warning, "[severity] text (xN)", highest severity first."""
+    return "".join(f"[{w.severity}] {w.label}\n" for w in rank_warnings(notes))

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from nma.errors import warnings_text
+
 
 def write_outputs(outdir: Path, tables: dict[str, pd.DataFrame], idata, run_info: dict, notes: list[str],
                   extra=None) -> None:
@@ -32,7 +34,7 @@ def write_outputs(outdir: Path, tables: dict[str, pd.DataFrame], idata, run_info
             table.to_csv(tmp / name, index=False, lineterminator="\n")
         pause("write")
         idata.to_netcdf(str(tmp / "posterior.nc"), engine="h5netcdf")
-        (tmp / "warnings.txt").write_text("\n".join(notes) + ("\n" if notes else ""), encoding="utf-8")
+        (tmp / "warnings.txt").write_text(warnings_text(notes), encoding="utf-8")
         if extra is not None:
             extra(tmp)
         (tmp / "run.json").write_text(json.dumps(run_info, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
