@@ -208,11 +208,14 @@ def test_league_heatmap_colours_log_ratio_or_difference(code):
     fig = plots.league_heatmap(league_long(code), ["A", "B", "C"], code)
     ax, cbar = fig.axes
     colours = np.asarray(ax.images[0].get_array(), float)
-    # row B, column A: log-HR -0.693 (HR 0.5) or MD -0.693; the colour is on the model scale either way
-    assert colours[1, 0] == pytest.approx(-0.6931471805599453)
+    # row B, column A: log-HR -0.693 (HR 0.5) or MD -0.693; the colour is on the model scale either way, signed so
+    # that positive favours the row (issue 15: one colour convention): lower is better, so +0.693
+    assert colours[1, 0] == pytest.approx(0.6931471805599453)
     shown = {t.get_text() for t in ax.texts}
     assert ("0.50" in shown) == (code == "HR") and ("-0.69" in shown) == (code == "MD")
-    assert cbar.get_ylabel() == ("log HR, row vs column" if code == "HR" else "MD, row vs column")
+    assert cbar.get_ylabel() == "green: favours the row; pink: favours the column"
+    higher = plots.league_heatmap(league_long(code), ["A", "B", "C"], code, lower_is_better=False).axes[0]
+    assert np.asarray(higher.images[0].get_array(), float)[1, 0] == pytest.approx(-0.6931471805599453)
 
 
 def test_tau_plot_labels_the_model_scale_and_draws_the_prior_density():

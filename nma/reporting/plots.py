@@ -24,6 +24,7 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.ticker
+import matplotlib.transforms
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -40,14 +41,22 @@ SVG_STYLE = {"svg.hashsalt": "nma", "svg.fonttype": "none"}
 #: Node-split and sensitivity intervals span more than the network's (single-trial direct estimates).
 WIDE_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
 RATIO_TICKS = (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20)
+#: PNG resolution: 300 dpi is what printed dossiers and journals ask for; the SVG beside it scales without loss.
+DPI = 300
+#: A study is an outlier of the dev-dev plot when its two deviances differ by more than this (or one exceeds 1 + it):
+#: about the 95th percentile of a chi-squared(1) deviance, 3.84, rounded down so borderline studies are named.
+DEVDEV_OUTLIER = 3.0
+#: One colour convention in every table and plot, for HR and OR alike: the row (or the treatment) is favoured =
+#: green, the column (or comparator) is favoured = pink; the league tables' cell colours are these.
+FAVOURS_ROW, FAVOURS_COL = "#1a9850", "#c51b7d"
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:
-    """Write `fig` as `path`.png (130 dpi) and `path`.svg, without dates or software versions in them (the same
+    """Write `fig` as `path`.png (DPI, print quality) and `path`.svg, without dates or software versions in them (the same
     figure gives the same bytes), close it, and return the PNG path. Any suffix of `path` is replaced."""
     path = Path(path)
     with matplotlib.rc_context(SVG_STYLE):
-        fig.savefig(path.with_suffix(".png"), dpi=130, bbox_inches="tight", metadata={"Software": None})
+        fig.savefig(path.with_suffix(".png"), dpi=DPI, bbox_inches="tight", metadata={"Software": None})
         fig.savefig(path.with_suffix(".svg"), bbox_inches="tight", metadata={"Date": None, "Creator": None})
     if getattr(fig.canvas, "manager", None) is not None:   # a pyplot figure (ArviZ's): free it from pyplot's registry
         import matplotlib.pyplot as plt
@@ -159,14 +168,18 @@ def network_plot(contrasts: pd.DataFrame, labels: dict[str, str] | None = None, 
 
 @_styled
 def forest_plot(rel: pd.DataFrame, comparator: str, measure: str | Measure, fixed: pd.DataFrame | None = None,
-                labels: dict[str, str] | None = None, ax: Axes | None = None) -> Figure:
+                labels: dict[str, str] | None = None, ax: Axes | None = None,
+                lower_is_better: bool | None = None) -> Figure:
     """Every treatment versus `comparator` (median and 95% CrI; the predictive interval when `rel` has it), with the
-    fixed-effect result beside it if given. `rel`, `fixed`: relative-effect tables (treatment, comparator, median,
-    lower, upper, optionally pred_lower, pred_upper) on the model scale."""
+    fixed-effect result beside it if given, sorted by effect, the numbers printed beside each bar and, when
+    `lower_is_better` is given, "favours" labels under the axis. `rel`, `fixed`: relative-effect tables (treatment,
+    comparator, median, lower, upper, optionally pred_lower, pred_upper) on the model scale."""
     measure = measure_of(measure)
     labels = labels or {}
     rows = rel[rel["comparator"] == comparator].reset_index(drop=True)
-    fig, ax = _axes(ax, (7, 0.6 * len(rows) + 1.5))
+    if lower_is_better is not None:   # best first, at the top
+        rows = rows.sort_values("median", ascending=lower_is_better, kind="stable").reset_index(drop=True)
+    fig, ax = _axes(ax, (9, 0.6 * len(rows) + 1.8))
     y = np.arange(len(rows))[::-1]
     med, lo, hi = _shown(measure, rows)
     ax.errorbar(med, y, xerr=[med - lo, hi - med], fmt="s", color="black", capsize=3, label="network estimate (95% CrI)")
@@ -181,22 +194,36 @@ def forest_plot(rel: pd.DataFrame, comparator: str, measure: str | Measure, fixe
     _effect_axis(ax, measure)
     ax.set_ylim(-0.75, len(rows) - 0.25)
     ax.set_yticks(y, [labels.get(t, t) for t in rows["treatment"]])
+    beside = matplotlib.transforms.blended_transform_factory(ax.transAxes, ax.transData)
+    ax.text(1.02, len(rows) - 0.45, f"{measure.code} (95% CrI)", transform=beside, fontsize=9, fontweight="bold",
+            va="bottom")
+    for yi, a, b, c in zip(y, med, lo, hi):
+        ax.text(1.02, yi, f"{a:.2f} ({b:.2f} to {c:.2f})", transform=beside, va="center", fontsize=9)
+    name = labels.get(comparator, comparator)
     scale = " (log scale)" if measure.is_ratio else ""
-    ax.set_xlabel(f"{measure.code} versus {labels.get(comparator, comparator)}{scale}")
-    ax.legend(loc="best", fontsize=8)
+    ax.set_xlabel(f"{measure.code} versus {name}{scale}")
+    if lower_is_better is not None:
+        left, right = ("treatment", name) if lower_is_better else (name, "treatment")
+        ax.text(0.0, -0.16 if len(rows) > 3 else -0.3, f"\u2190 favours {left}", transform=ax.transAxes, ha="left",
+                va="top", fontsize=9, color=FAVOURS_ROW if lower_is_better else FAVOURS_COL)
+        ax.text(1.0, -0.16 if len(rows) > 3 else -0.3, f"favours {right} \u2192", transform=ax.transAxes, ha="right",
+                va="top", fontsize=9, color=FAVOURS_COL if lower_is_better else FAVOURS_ROW)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False)
     return fig
 
 
 @_styled
-def rankogram(rank_table: pd.DataFrame, cumulative: bool = False, ax: Axes | None = None) -> Figure:
+def rankogram(rank_table: pd.DataFrame, cumulative: bool = False, ax: Axes | None = None,
+              labels: dict[str, str] | None = None) -> Figure:
     """P(rank = k) per treatment, or with `cumulative` P(rank <= k); `rank_table` has treatment, sucra and
-    p_rank_1 ... p_rank_T (as ranks.csv)."""
+    p_rank_1 ... p_rank_T (as ranks.csv). The legend names treatments by `labels` (id -> name), best SUCRA first."""
+    labels = labels or {}
     cols = [c for c in rank_table.columns if c.startswith("p_rank_")]
     k = np.arange(1, len(cols) + 1)
     fig, ax = _axes(ax, (7, 4.5))
     for _, r in rank_table.iterrows():
         p = r[cols].to_numpy(float)
-        ax.plot(k, np.cumsum(p) if cumulative else p, marker="o", label=f"{r['treatment']} (SUCRA {r['sucra']:.2f})")
+        ax.plot(k, np.cumsum(p) if cumulative else p, marker="o", label=f"{labels.get(r['treatment'], r['treatment'])} (SUCRA {r['sucra']:.2f})")
     ax.set_xticks(k)
     ax.set_xlabel("rank (1 = best)")
     ax.set_ylabel("P(rank <= k)" if cumulative else "P(rank = k)")
@@ -207,24 +234,29 @@ def rankogram(rank_table: pd.DataFrame, cumulative: bool = False, ax: Axes | Non
 
 
 @_styled
-def league_heatmap(long: pd.DataFrame, order: list[str], measure: str | Measure, ax: Axes | None = None) -> Figure:
-    """Median of row versus column for every pair, coloured by effect size (log scale for a ratio, centred on no
-    effect). `long`: row, column, median on the SHOWN scale (the ratio for HR), as `league.league_long` gives."""
+def league_heatmap(long: pd.DataFrame, order: list[str], measure: str | Measure, ax: Axes | None = None,
+                   lower_is_better: bool = True, labels: dict[str, str] | None = None) -> Figure:
+    """Median of row versus column for every pair, coloured by how much it favours the row (green, FAVOURS_ROW) or
+    the column (pink), on the model scale (log for a ratio) centred on no effect: the same convention for HR and OR.
+    `long`: row, column, median on the SHOWN scale (the ratio for HR), as `league.league_long` gives."""
     measure = measure_of(measure)
+    labels = labels or {}
     m = long.pivot(index="row", columns="column", values="median").reindex(index=order, columns=order)
-    colour = np.asarray(measure.from_shown(m.to_numpy(float)))
-    lim = np.nanmax(np.abs(colour)) if np.isfinite(colour).any() else 1.0
-    fig, ax = _axes(ax, (1.1 * len(order) + 2.5, 1.0 * len(order) + 1.5))
-    im = ax.imshow(colour, cmap="RdBu", vmin=-lim, vmax=lim)
+    effect = np.asarray(measure.from_shown(m.to_numpy(float)))
+    benefit = -effect if lower_is_better else effect   # > 0: the row is better
+    lim = np.nanmax(np.abs(benefit)) if np.isfinite(benefit).any() else 1.0
+    fig, ax = _axes(ax, (1.1 * len(order) + 3.5, 1.0 * len(order) + 2.0))
+    im = ax.imshow(benefit, cmap="PiYG", vmin=-lim, vmax=lim)
     for i in range(len(order)):
         for j in range(len(order)):
             if i != j:
                 ax.text(j, i, f"{m.iloc[i, j]:.2f}", ha="center", va="center", fontsize=9)
-    ax.set_xticks(range(len(order)), order, rotation=45, ha="right")
-    ax.set_yticks(range(len(order)), order)
+    names = [labels.get(t, t) for t in order]
+    ax.set_xticks(range(len(order)), [textwrap.fill(n, 22) for n in names], rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(order)), [textwrap.fill(n, 28) for n in names], fontsize=8)
     ax.set_xlabel("column treatment")
     ax.set_ylabel("row treatment")
-    fig.colorbar(im, ax=ax, label=f"{'log ' if measure.is_ratio else ''}{measure.code}, row vs column")
+    fig.colorbar(im, ax=ax, label="green: favours the row; pink: favours the column")
     ax.set_title(f"{measure.code} of row vs column (median)")
     return fig
 
@@ -296,8 +328,10 @@ def nodesplit_forest(table: pd.DataFrame, measure: str | Measure, labels: dict[s
 
 
 @_styled
-def devdev_plot(ume: pd.DataFrame, ax: Axes | None = None) -> Figure:
+def devdev_plot(ume: pd.DataFrame, ax: Axes | None = None, outlier: float = DEVDEV_OUTLIER) -> Figure:
     """Per-study residual deviance, consistency (x) vs UME (y): points well below the line fit worse under consistency.
+    Only outliers are labelled: studies whose deviances differ by more than `outlier`, or whose residual deviance
+    under either model exceeds 1 + `outlier` (one data point fits with deviance about 1).
     `ume`: as ume.csv (study, resdev_consistency, resdev_ume; a TOTAL row with dic_consistency, dic_ume)."""
     per = ume[ume["study"] != "TOTAL"]
     x, y = per["resdev_consistency"].to_numpy(float), per["resdev_ume"].to_numpy(float)
@@ -306,7 +340,8 @@ def devdev_plot(ume: pd.DataFrame, ax: Axes | None = None) -> Figure:
     ax.plot([0, top], [0, top], color="grey", ls="--", label="line of equality")
     ax.scatter(x, y, color="#1f78b4", zorder=3)
     for s, a, b in zip(per["study"], x, y):
-        ax.annotate(str(s), (a, b), textcoords="offset points", xytext=(4, 3), fontsize=8)
+        if abs(a - b) > outlier or max(a, b) > 1 + outlier:
+            ax.annotate(str(s), (a, b), textcoords="offset points", xytext=(4, 3), fontsize=8)
     tot = ume[ume["study"] == "TOTAL"].iloc[0]
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
