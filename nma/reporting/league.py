@@ -107,53 +107,175 @@ def write_csv(long: pd.DataFrame, matrix: pd.DataFrame, outdir: Path) -> None:
     matrix.rename_axis("row \\ column").to_csv(outdir / "league_table_matrix.csv", lineterminator="\n")
 
 
-def write_xlsx(long: pd.DataFrame, matrix: pd.DataFrame, path: Path, text: str, footnotes: list[str],
-               lower_is_better: bool = True, direct_upper: bool = False) -> None:
-    """Formatted workbook: caption on top, frozen header, cells shaded where the CrI excludes no difference."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
+#: Excel's default row height in points (one line of 11-pt Calibri); wrapped cells get one of these per line.
+LINE_POINTS = 15.0
+#: Column widths in characters: the row-name column and each treatment column. Ten treatments of 20 characters fit
+#: one landscape A4 page wide after Excel's fit-to-width scaling without the text becoming unreadable.
+NAME_WIDTH, CELL_WIDTH = 30, 20
 
-    favour_row = PatternFill("solid", fgColor="C6EFCE")    # green: CrI excludes no difference, favours the row treatment
-    favour_col = PatternFill("solid", fgColor="FFC7CE")    # red: CrI excludes no difference, favours the column treatment
-    diag = PatternFill("solid", fgColor="D9D9D9")
-    lookup = {(r["row"], r["column"]): r for r in long.to_dict("records")}
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "League table"
-    ws["A1"] = text
-    ws["A1"].font = Font(bold=True)
+
+def _lines(text: str, width: int) -> int:
+    """How many lines `text` takes when wrapped at `width` characters (what Excel will not compute for us)."""
+    import textwrap
+
+    return max(1, sum(len(textwrap.wrap(part, max(1, width - 1))) or 1 for part in str(text).split("\n")))
+
+
+def _prob_text(p: float) -> str:
+    return "<0.01" if p < 0.01 else (">0.99" if p > 0.99 else f"{p:.2f}")
+
+
+def league_cells(long: pd.DataFrame, matrix: pd.DataFrame, names: dict[str, str] | None = None,
+                 prob: bool = False) -> pd.DataFrame:
+    """The league table with one line per cell: the effect and CrI (the first line of `matrix`), or with `prob` the
+    probability that the row is better ("<0.01" below 0.01); full names on the diagonal and as index and columns."""
+    names = names or {}
     order = list(matrix.index)
-    header_row = 3
-    ws.cell(header_row, 1, "row \\ column").font = Font(bold=True)
-    for j, t in enumerate(order, start=2):
-        ws.cell(header_row, j, t).font = Font(bold=True)
-    for i, t in enumerate(order, start=header_row + 1):
-        ws.cell(i, 1, t).font = Font(bold=True)
-        for j, c in enumerate(order, start=2):
-            cell = ws.cell(i, j, matrix.loc[t, c])
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-            if t == c:
-                cell.fill = diag
-            elif direct_upper and order.index(t) < order.index(c):
-                continue  # direct-only cells are not shaded: shading describes the network estimate
-            elif excludes_null(lookup[(t, c)]):
-                cell.fill = favour_row if favours_row(lookup[(t, c)], lower_is_better) else favour_col
-    ws.freeze_panes = ws.cell(header_row + 1, 2)
-    ws.column_dimensions["A"].width = 18
-    for j in range(2, len(order) + 2):
-        ws.column_dimensions[ws.cell(header_row, j).column_letter].width = 24
-    row = header_row + len(order) + 2
+    p = {(r["row"], r["column"]): r.get("p_row_better") for r in long.to_dict("records")}
+
+    def cell(t, c):
+        if t == c:
+            return names.get(t, t)
+        if prob:
+            v = p.get((t, c))
+            return "" if v is None or pd.isna(v) else _prob_text(float(v))
+        return str(matrix.loc[t, c]).split("\n")[0]
+
+    full = [names.get(t, t) for t in order]
+    return pd.DataFrame([[cell(t, c) for c in order] for t in order], index=full, columns=full)
+
+
+def write_xlsx(long: pd.DataFrame, matrix: pd.DataFrame, path: Path, text: str, footnotes: list[str],
+               lower_is_better: bool = True, direct_upper: bool = False, names: dict[str, str] | None = None,
+               abbreviations: dict[str, str] | None = None) -> None:
+    """A workbook to paste into a dossier: the league table (one line per cell: effect and 95% CrI), P(row better) as
+    a second sheet of the same shape, and every pair in long form with number formats.
+
+    Each table sheet has full treatment names on the diagonal and as headers, a merged wrapped caption above it
+    (`text`: orientation, model, priors, CrI level), the abbreviations and `footnotes` beneath; it prints landscape on
+    A4, one page wide, with the header row and the name column repeated on every page, and its row heights are set
+    from the wrapped text (Excel does not compute them for files it did not write). Cells whose CrI excludes no
+    difference are shaded: green favours the row, pink the column (the plots' colours)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    from openpyxl.worksheet.properties import PageSetupProperties
+
+    names = names or {}
+    favour_row = PatternFill("solid", fgColor="C6EFCE")    # green: CrI excludes no difference, favours the row treatment
+    favour_col = PatternFill("solid", fgColor="FFC7CE")    # pink: CrI excludes no difference, favours the column
+    diag = PatternFill("solid", fgColor="D9D9D9")
+    thin = Side(style="thin", color="999999")
+    box = Border(left=thin, right=thin, top=thin, bottom=thin)
+    lookup = {(r["row"], r["column"]): r for r in long.to_dict("records")}
+    order = list(matrix.index)
+    n = len(order)
     null = "1" if "excludes_1" in long else "0"
-    for note in [f"Green: 95% CrI excludes {null} and favours the row treatment; red: favours the column treatment.",
-                 *footnotes]:
-        ws.cell(row, 1, note)
-        row += 1
+    wb = Workbook()
+    sheets = [(wb.active, "League table", league_cells(long, matrix, names), text)]
+    if "p_row_better" in long:
+        sheets.append((wb.create_sheet(), "P(row better)", league_cells(long, matrix, names, prob=True),
+                       "Probability that the ROW treatment is better than the COLUMN treatment (posterior; "
+                       "'<0.01' below 0.01). Same rows, columns and model as the league table."))
+    total_width = NAME_WIDTH + CELL_WIDTH * n
+    for ws, title, table, caption_text in sheets:
+        ws.title = title
+        last = ws.cell(1, n + 1).column_letter
+        ws.merge_cells(f"A1:{last}1")
+        ws["A1"] = caption_text
+        ws["A1"].font = Font(bold=True)
+        ws["A1"].alignment = Alignment(wrap_text=True, vertical="top")
+        ws.row_dimensions[1].height = LINE_POINTS * _lines(caption_text, int(total_width * 1.1))
+        header_row = 3
+        head = ws.cell(header_row, 1, "row \\ column")
+        head.font, head.border = Font(bold=True), box
+        for j, name in enumerate(table.columns, start=2):
+            c = ws.cell(header_row, j, name)
+            c.font, c.border = Font(bold=True), box
+            c.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
+        ws.row_dimensions[header_row].height = LINE_POINTS * max(_lines(t, CELL_WIDTH) for t in table.columns)
+        for i, (t, rname) in enumerate(zip(order, table.index), start=header_row + 1):
+            c = ws.cell(i, 1, rname)
+            c.font, c.border = Font(bold=True), box
+            c.alignment = Alignment(wrap_text=True, vertical="center")
+            for j, col in enumerate(order, start=2):
+                cell = ws.cell(i, j, table.iloc[i - header_row - 1, j - 2])
+                cell.border = box
+                cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
+                if t == col:
+                    cell.fill, cell.font = diag, Font(bold=True)
+                elif direct_upper and order.index(t) < order.index(col):
+                    continue  # direct-only cells are not shaded: shading describes the network estimate
+                elif excludes_null(lookup[(t, col)]):
+                    cell.fill = favour_row if favours_row(lookup[(t, col)], lower_is_better) else favour_col
+            ws.row_dimensions[i].height = LINE_POINTS * max(_lines(rname, NAME_WIDTH), _lines(rname, CELL_WIDTH))
+        ws.freeze_panes = ws.cell(header_row + 1, 2)
+        ws.column_dimensions["A"].width = NAME_WIDTH
+        for j in range(2, n + 2):
+            ws.column_dimensions[ws.cell(header_row, j).column_letter].width = CELL_WIDTH
+        row = header_row + n + 2
+        notes = [f"Shading: green, the 95% CrI excludes {null} and favours the row treatment; pink, it favours the "
+                 "column treatment; no shading, the CrI includes " + null + ".", *footnotes]
+        if abbreviations:
+            notes.append("Abbreviations: " + "; ".join(f"{k}, {v}" for k, v in abbreviations.items()) + ".")
+        for note in notes:
+            ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=n + 1)
+            ws.cell(row, 1, note).alignment = Alignment(wrap_text=True, vertical="top")
+            ws.row_dimensions[row].height = LINE_POINTS * _lines(note, int(total_width * 1.1))
+            row += 1
+        ws.page_setup.orientation = "landscape"
+        ws.page_setup.paperSize = ws.PAPERSIZE_A4
+        ws.page_setup.fitToWidth = 1
+        ws.page_setup.fitToHeight = 0
+        ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+        ws.print_title_rows = f"{header_row}:{header_row}"
+        ws.print_title_cols = "A:A"
+        ws.print_area = f"A1:{last}{row - 1}"
+        ws.page_margins.left = ws.page_margins.right = 0.4
     data = wb.create_sheet("Pairs (long)")
-    data.append(list(long.columns))
+    cols = list(long.columns)
+    data.append(cols)
+    formats = {"median": "0.00", "lower": "0.00", "upper": "0.00", "p_row_better": "0.000"}
     for rec in long.itertuples(index=False):
         data.append([bool(v) if isinstance(v, np.bool_) else (float(v) if isinstance(v, np.floating) else v) for v in rec])
+    for j, col in enumerate(cols, start=1):
+        letter = data.cell(1, j).column_letter
+        data.column_dimensions[letter].width = 14
+        data.cell(1, j).font = Font(bold=True)
+        if col in formats:
+            for r in range(2, len(long) + 2):
+                data.cell(r, j).number_format = formats[col]
     data.freeze_panes = "A2"
     wb.save(path)
+
+
+def write_docx(long: pd.DataFrame, matrix: pd.DataFrame, path: Path, text: str, footnotes: list[str],
+               names: dict[str, str] | None = None, abbreviations: dict[str, str] | None = None) -> None:
+    """The league table (one line per cell, full names on the diagonal) as a Word document in landscape A4, with its
+    caption above and the abbreviations and `footnotes` beneath, for reports written in Word (python-docx)."""
+    import docx
+    from docx.enum.section import WD_ORIENT
+    from docx.shared import Mm, Pt
+
+    table = league_cells(long, matrix, names)
+    doc = docx.Document()
+    section = doc.sections[0]
+    section.orientation = WD_ORIENT.LANDSCAPE
+    section.page_width, section.page_height = Mm(297), Mm(210)
+    section.left_margin = section.right_margin = section.top_margin = section.bottom_margin = Mm(12)
+    doc.add_paragraph().add_run(text).bold = True
+    grid = doc.add_table(rows=len(table) + 1, cols=len(table) + 1)
+    grid.style = "Table Grid"
+    size = Pt(7 if len(table) > 7 else 8)
+    values = [["row \\ column", *table.columns]] + [[name, *row] for name, row in zip(table.index, table.to_numpy())]
+    for i, row in enumerate(values):
+        for j, value in enumerate(row):
+            run = grid.cell(i, j).paragraphs[0].add_run(str(value))
+            run.font.size = size
+            run.bold = i == 0 or j == 0 or i == j
+    for note in [*footnotes, *(["Abbreviations: " + "; ".join(f"{k}, {v}" for k, v in abbreviations.items()) + "."]
+                               if abbreviations else [])]:
+        doc.add_paragraph(note).runs[0].font.size = Pt(8)
+    doc.save(path)
 
 
 def to_markdown(matrix: pd.DataFrame, text: str) -> str:
