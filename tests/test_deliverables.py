@@ -113,8 +113,12 @@ def test_xlsx_values_and_caption(run_out):
 def test_report_has_every_section_and_image(run_out):
     p = _Parser()
     p.feed((run_out / "report.html").read_text())
-    for section in ("question", "warnings", "evidence", "network", "model", "diagnostics", "fit", "league", "rankings", "plots"):
+    # issue 15: results first (question, headline table and forest, key warnings), then network and evidence
+    for section in ("question", "results", "key-warnings", "network", "model", "league", "rankings", "warnings",
+                    "appendix"):
         assert section in p.sections
+    order = [p.sections.index(s) for s in ("question", "results", "key-warnings", "network")]
+    assert order == sorted(order)
     assert len(p.images) >= 6 and all(src.startswith("data:image/png;base64,") for src in p.images)
     draws = pd.read_csv(run_out / "draws.csv")
     assert list(draws.columns) == ["chain", "draw", "d[2]", "d[3]", "d[4]", "d[5]", "tau"]

@@ -20,12 +20,54 @@ from nma.posterior.summaries import (
     prob_better,
 )
 from nma.reporting import league, plots
+from nma.errors import rank_warnings, warnings_text
 from nma.reporting.report import (
     characteristics_html,
+    fmt_prob,
     league_html,
+    named,
     render_league,
     render_report,
 )
+
+#: What each figure shows and how to read it, by the report's figure name; {ref} is the reference treatment's name,
+#: {m} the measure's code.
+CAPTIONS = {
+    "network": "The treatment network: one node per treatment (area proportional to patients randomised), one edge per "
+               "pair compared head to head in a trial (width proportional to the number of trials, labelled with the "
+               "trials). Treatments not joined by an edge are compared only indirectly.",
+    "forest": "Each treatment versus {ref}: {m} (square, median) with its 95% credible interval (black bar){pred}. "
+              "The numbers are printed on the right. Intervals that do not cross the vertical line at no effect "
+              "exclude no difference at the 95% level; the labels under the axis say which side favours whom.",
+    "rankogram": "Probability of each rank (1 = best) per treatment. A treatment whose probability is spread over many "
+                 "ranks has an uncertain rank; SUCRA (legend) summarises the curve.",
+    "cumulative rankogram": "Probability that each treatment ranks k-th or better. The area under each curve is its "
+                            "SUCRA: the higher the curve, the better the treatment.",
+    "league heatmap": "Median {m} of the row treatment versus the column treatment. Green: favours the row; pink: favours "
+                      "the column (the same colours as the league table); the deeper the colour, the larger the effect.",
+    "tau prior and posterior": "Between-trial standard deviation tau: its prior (line) and posterior (histogram). A "
+                               "posterior that looks like the prior means the data say little about heterogeneity.",
+    "node-splitting": "For each comparison with both direct and indirect evidence: the direct, indirect and network "
+                      "estimates with 95% CrIs and the Bayesian p-value of their difference. Direct and indirect "
+                      "intervals that barely overlap (small p) point to inconsistency.",
+    "dev-dev (consistency vs UME)": "Residual deviance of each trial under the consistency model (x) and the "
+                                    "unrelated-mean-effects model (y). Points near the line fit both equally; points "
+                                    "well below it fit worse under consistency. Only outliers are labelled.",
+    "heterogeneity prior sensitivity": "Each treatment versus {ref} under other priors for tau and under fixed effect. "
+                                       "If the intervals move much between priors, the conclusions depend on the prior.",
+    "trace": "MCMC traces and posterior densities, one panel per parameter group, one line per chain (legend): "
+             "well-mixed chains overlap and look like stationary noise.",
+    "rank plot": "Rank plots of the MCMC draws per chain: roughly uniform histograms mean the chains mix.",
+}
+
+#: The abbreviations the report uses.
+ABBREVIATIONS = {"CrI": "credible interval (95%, equal-tailed)", "CI": "confidence interval (as published)",
+                 "HR": "hazard ratio", "OR": "odds ratio", "RR": "risk ratio", "MD": "mean difference",
+                 "SUCRA": "surface under the cumulative ranking curve", "P(better)": "posterior probability of being better",
+                 "tau": "between-trial standard deviation (heterogeneity)", "DIC": "deviance information criterion",
+                 "pD": "effective number of parameters", "UME": "unrelated mean effects (inconsistency model)",
+                 "LOO": "leave-one-out cross-validation (PSIS-LOO)", "ESS": "effective sample size",
+                 "MCSE": "Monte Carlo standard error", "SE": "standard error"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,9 +126,17 @@ class Deliverables:
         if not self.converged:
             footnotes.insert(0, "UNCONVERGED: these results failed the convergence gate.")
         league.write_csv(long, matrix, folder)
-        league.write_xlsx(long, matrix, folder / "league_table.xlsx", text, footnotes, lower, direct_upper)
+        names = self._meta_labels()
+        paste = (league.caption(measure, lower, with_prob=False, direct_upper=direct_upper)
+                 + f" Model: {' '.join(self.spec.describe().splitlines()[:-1])} Credible intervals: 95%, equal-tailed."
+                 + (" P(row better): sheet 'P(row better)'." if "p_row_better" in long else ""))
+        abbreviations = {k: v for k, v in ABBREVIATIONS.items() if k in ("CrI", measure.code, "P(better)", "tau")}
+        league.write_xlsx(long, matrix, folder / "league_table.xlsx", paste, footnotes, lower, direct_upper,
+                          names=names, abbreviations=abbreviations)
+        league.write_docx(long, matrix, folder / "league_table.docx", paste.replace(" P(row better): sheet "
+                          "'P(row better)'.", ""), footnotes, names=names, abbreviations=abbreviations)
         (folder / "league_table.md").write_text(league.to_markdown(matrix, text), encoding="utf-8")
-        lhtml = league_html(matrix, long, lower, direct_upper)  # shading reads the measure's null from `long`
+        lhtml = league_html(matrix, long, lower, direct_upper, self._meta_labels())  # shading: the null from `long`
         (folder / "league_table.html").write_text(render_league(self.cfg.title, text, lhtml, footnotes), encoding="utf-8")
         cumulative_rank_probabilities(self.rank_table).to_csv(folder / "ranks_cumulative.csv", index=False, lineterminator="\n")
         if self.cfg.mid is not None:
@@ -98,6 +148,8 @@ class Deliverables:
         chars = self.characteristics()
         if chars is not None:
             chars[0].reset_index().to_csv(folder / "characteristics.csv", index=False, lineterminator="\n")
+        if self._ranking_notes():   # a key warning found only here: warnings.txt lists it with the rest
+            (folder / "warnings.txt").write_text(warnings_text([*self.notes, *self._ranking_notes()]), encoding="utf-8")
         images = self._figures(folder / "figures", long)
         self._report(folder / "report.html", long, matrix, text, images)
 
@@ -149,15 +201,19 @@ class Deliverables:
         save = plots.save_figure
         images = {"network": save(plots.network_plot(self.network.contrasts, labels, dual), folder / "network"),
                   "forest": save(plots.forest_plot(self.rel, self.network.reference, measure, fixed=self.fixed,
-                                                   labels=labels), folder / "forest")}
+                                                   labels=labels, lower_is_better=self.spec.lower_is_better),
+                                 folder / "forest")}
         for comp in self.cfg.forest_comparators:   # checked against the network before fitting (nma/app/validate.py)
             if comp != self.network.reference:
-                images[f"forest versus {comp}"] = save(plots.forest_plot(self.rel, comp, measure, labels=labels),
-                                                       folder / f"forest_vs_{comp}")
-        images["rankogram"] = save(plots.rankogram(self.rank_table), folder / "rankogram")
-        images["cumulative rankogram"] = save(plots.rankogram(self.rank_table, cumulative=True),
+                images[f"forest versus {labels.get(comp, comp)}"] = save(
+                    plots.forest_plot(self.rel, comp, measure, labels=labels, lower_is_better=self.spec.lower_is_better),
+                    folder / f"forest_vs_{comp}")
+        images["rankogram"] = save(plots.rankogram(self.rank_table, labels=labels), folder / "rankogram")
+        images["cumulative rankogram"] = save(plots.rankogram(self.rank_table, cumulative=True, labels=labels),
                                               folder / "rankogram_cumulative")
-        images["league heatmap"] = save(plots.league_heatmap(long, self.order, measure), folder / "league_heatmap")
+        images["league heatmap"] = save(plots.league_heatmap(long, self.order, measure, labels=labels,
+                                                             lower_is_better=self.spec.lower_is_better),
+                                        folder / "league_heatmap")
         if self.tau_draws is not None:
             images["tau prior and posterior"] = save(plots.tau_plot(self.tau_draws, self.spec.tau_prior, measure),
                                                      folder / "tau")
@@ -211,10 +267,12 @@ class Deliverables:
                 for t in self.network.treatments if t in labels]
 
     def _meta_labels(self) -> dict[str, str]:
-        """Treatment id -> label from treatments_meta (data/treatments.csv or the config's labels); it may name treatments
-        of the sensitivity networks too."""
+        """Treatment id -> label from treatments_meta (data/treatments.csv or the config's labels) and the network's
+        labels; it may name treatments of the sensitivity networks too."""
         meta = self.treatments_meta
-        return dict(zip(meta["id"], meta["label"])) if len(meta) else {}
+        names = dict(zip(meta["id"].astype(str), meta["label"].astype(str))) if len(meta) else {}
+        names.update({str(k): str(v) for k, v in (getattr(self.network, "labels", None) or {}).items()})
+        return {k: v for k, v in names.items() if v and v != "nan"}
 
     def _companions(self):
         """SUCRA (mean rank) of each treatment under the main network and each sensitivity network, side by side."""
@@ -231,9 +289,105 @@ class Deliverables:
         wide.columns = [f"{titles.loc[a, 'title']} ({int(titles.loc[a, 'n_studies'])} trials)" for a in order]
         return wide.rename_axis("treatment").reset_index()
 
+    def _ranking_notes(self) -> tuple[str, ...]:
+        """Key warnings when a sensitivity analysis changes which treatment ranks first (by SUCRA): under another tau
+        prior or fixed effect (sensitivity.csv), or under another network (network_sensitivity.csv)."""
+        names = self._meta_labels()
+        out = []
+        sens = self.checks.sensitivity if self.checks is not None else None
+        best = str(self.rank_table.sort_values("sucra", ascending=False)[TREATMENT].iloc[0])
+        if sens is not None and len(sens):
+            for prior, g in sens.groupby("prior", sort=False):
+                if bool(g["analysis"].iloc[0]) or g["sucra"].isna().all():
+                    continue
+                top = str(g.sort_values("sucra", ascending=False)["treatment"].iloc[0])
+                if top != best:
+                    out.append(f"Sensitivity: the ranking changes under {prior}: {names.get(top, top)} ranks first "
+                               f"(SUCRA), not {names.get(best, best)}; see sensitivity.csv")
+        comp = getattr(self.cfg, "companions", None)
+        if comp is not None and len(comp):
+            for analysis, g in comp.groupby("analysis", sort=False):
+                if analysis == self.cfg.name:
+                    continue
+                top = str(g.sort_values("sucra", ascending=False)["treatment"].iloc[0])
+                if top != best:
+                    out.append(f"Sensitivity: the ranking changes in the network {analysis}: {names.get(top, top)} "
+                               f"ranks first (SUCRA), not {names.get(best, best)}; see network_sensitivity.csv")
+        return tuple(out)
+
+    def _headline(self) -> list[dict]:
+        """The report's headline rows: each treatment versus the reference (shown scale, 95% CrI), P(better than the
+        reference), SUCRA and rank with their 95% CrIs, best effect first."""
+        m, lower, ref = self.network.measure, self.spec.lower_is_better, self.network.reference
+        names = self._meta_labels()
+        rel = self.rel[self.rel["comparator"] == ref].set_index("treatment")
+        ranks = self.rank_table.set_index(TREATMENT)
+        treatments = list(self.network.treatments)
+        p_better = ((self.draws < 0) if lower else (self.draws > 0)).mean(axis=0)
+        rows = []
+        for i, t in enumerate(treatments):
+            if t == ref:
+                continue
+            med, lo, hi = (float(m.to_shown(float(rel.loc[t, c]))) for c in ("median", "lower", "upper"))
+            excl = (hi < m.null) or (lo > m.null) if hasattr(m, "null") else False
+            favours = (med < m.null) == lower if hasattr(m, "null") else True
+            r = ranks.loc[t]
+            rows.append({"id": t, "name": names.get(t, t), "median": float(rel.loc[t, "median"]),
+                         "effect": f"{med:.2f} ({lo:.2f} to {hi:.2f})", "p_better": fmt_prob(float(p_better[i])),
+                         "sucra": f"{r['sucra']:.2f} ({r['sucra_lower']:.2f} to {r['sucra_upper']:.2f})",
+                         "rank": f"{int(r['median_rank'])} ({int(r['rank_lower'])} to {int(r['rank_upper'])})",
+                         "cls": (" fav-row" if favours else " fav-col") if excl else ""})
+        return sorted(rows, key=lambda r: r["median"] if lower else -r["median"])
+
+    def _question_text(self) -> str:
+        """The question in words: population, outcome, comparator by name."""
+        data = self.cfg.raw.get("data", {})
+        m = self.network.measure
+        names = self._meta_labels()
+        ref = names.get(self.network.reference, self.network.reference)
+        setting = str(data.get("setting", "")).replace("_", " ")
+        outcome = {"os": "overall survival", "pfs": "progression-free survival", "pcr": "pathological complete response",
+                   "ifs": "invasive disease-free survival"}.get(str(data.get("outcome", "")).lower(),
+                                                                  str(data.get("outcome", "")).replace("_", " "))
+        others = [names.get(t, t) for t in self.network.treatments if t != self.network.reference]
+        who = f" in {setting} ({data.get('population', 'itt').replace('_', ' ')} population)" if setting else ""
+        what = f" on {outcome}" if outcome else ""
+        definition = data.get("outcome_definition") or ""
+        return (f"How do {', '.join(others)} compare with {ref}{what}{who}? "
+                f"Effects are {m.name}s ({m.code}) versus {ref}, from {len(self.network.studies)} trials"
+                + (f"; outcome definition: {definition}." if definition else "."))
+
+    def _evidence_summary(self) -> pd.DataFrame:
+        """One row per non-reference arm of each trial: trial, comparison by name, the effect and 95% CI as published
+        (the ratio and CI when the table has them, else recomputed from the log-ratio and its SE), source."""
+        from scipy.stats import norm
+
+        m = self.network.measure
+        names = self._meta_labels()
+        c = self.network.contrasts
+        z = norm.ppf(0.975)
+        rows = []
+        for study, g in c.groupby("study", sort=False):
+            base = g[g["y"].isna()]["treatment"] if "y" in g else g["treatment"].iloc[:1]
+            ref = str(base.iloc[0]) if len(base) else ""
+            for r in g[g["y"].notna()].to_dict("records") if "y" in g else []:
+                code = m.code.lower()
+                if code in r and pd.notna(r.get(code)) and "ci_lower" in r and pd.notna(r.get("ci_lower")):
+                    est = f"{float(r[code]):.2f} ({float(r['ci_lower']):.2f} to {float(r['ci_upper']):.2f})"
+                else:
+                    y, se = float(r["y"]), float(r["se"])
+                    est = "{:.2f} ({:.2f} to {:.2f})".format(*(float(m.to_shown(v)) for v in (y, y - z * se, y + z * se)))
+                rows.append({"trial": str(r.get("trial", study)),
+                             "comparison": f"{names.get(str(r['treatment']), r['treatment'])} vs {names.get(ref, ref)}",
+                             f"{m.code} (95% CI)": est, "patients": (int(g["n"].sum()) if "n" in g and g["n"].notna().all()
+                                                                     else ""),
+                             "source": str(r.get("source_id", "") or "")})
+        return pd.DataFrame(rows)
+
     def _report(self, path: Path, long, matrix, text: str, images: dict[str, Path]) -> None:
         data = self.cfg.raw.get("data", {})
         m = self.network.measure
+        names = self._meta_labels()
         ratio_cols = (m.code.lower(), "ratio", "ci_lower", "ci_upper", "ci_level", "p_value", "events")   # as printed
         cols = [c for c in ("study", "treatment", "r", "y", "se", "n", *ratio_cols, "analysis", "data_cut", "population",
                             "outcome_definition", "source_id", "location", "responders_derivation") if c in self.network.contrasts]
@@ -242,28 +396,49 @@ class Deliverables:
             ev.insert(3, f"{m.code} vs study reference", m.to_shown(ev["y"]))
         elif "y" in ev:
             ev = ev.rename(columns={"y": f"y ({m.code} vs study reference)"})
+        ref_name = names.get(self.network.reference, self.network.reference)
+        pred = "; the grey line is the 95% predictive interval for a new trial" if "pred_lower" in self.rel else ""
+        fmt = {"ref": ref_name, "m": m.code, "pred": pred}
+        captions = {k: CAPTIONS.get(k, k).format(**fmt) for k in images}
+        for k in images:
+            if k.startswith("forest versus "):
+                captions[k] = CAPTIONS["forest"].format(ref=k.removeprefix("forest versus "), m=m.code, pred=pred)
+        check_images = [k for k in ("node-splitting", "dev-dev (consistency vs UME)", "heterogeneity prior sensitivity")
+                        if k in images]
+        placed = {"network", "forest", "rankogram", "cumulative rankogram", "league heatmap", "tau prior and posterior",
+                  "trace", "rank plot", *check_images}
+        ranked = rank_warnings([*self.notes, *self._ranking_notes()])
+        ranks = self.rank_table.sort_values("sucra", ascending=False)
+        ranks = ranks[[c for c in ranks.columns if not c.startswith("p_rank_")]]
+        engine = ("exact (quadrature over tau; no MCMC)" if self.engine == "exact" else self.engine)
+        lower_text = ("lower is better" if self.spec.lower_is_better else "higher is better")
         context = {
             "title": self.cfg.title, "description": self.cfg.raw.get("description", ""),
-            "question": {"setting": data.get("setting", "(contrast file)"), "outcome": data.get("outcome", ""),
-                         "population": data.get("population", "itt" if "setting" in data else ""),
-                         "definition": data.get("outcome_definition", "as reported")},
-            "reference": self.network.reference, "measure": m.code, "measure_name": m.name,
-            "evidence_note": self._evidence_note(),
+            "question_text": self._question_text(), "headline": self._headline(), "reference_name": ref_name,
+            "direction_text": f"For this outcome an {m.code} {'below' if self.spec.lower_is_better else 'above'} "
+                              f"{getattr(m, 'null', 1):g} favours the treatment ({lower_text}).",
+            "captions": captions, "check_images": check_images,
+            "other_images": [k for k in images if k not in placed and not k.startswith("forest versus ")]
+                            + [k for k in images if k.startswith("forest versus ")],
+            "key_warnings": [w for w in ranked if w.severity == "key"], "warnings": list(ranked),
+            "reference": ref_name, "measure": m.code, "measure_name": m.name, "names": names,
+            "evidence_note": self._evidence_note(), "evidence_summary": self._evidence_summary(),
+            "network_text": named(self.network.summary().splitlines()[0], names),
             "inconsistency_factor": ("direct / indirect on the ratio scale" if m.is_ratio else
                                      f"direct minus indirect, as a {m.name}"),
-            "treatment_labels": self._treatment_labels(), "warnings": list(self.notes), "evidence_table": ev,
-            "selection": list(self.selection_log), "sources": self.sources.to_dict("records"),
-            "network_summary": self.network.summary(), "priors": self.spec.describe(), "engine": self.engine,
-            "seed": self.run_info["seed"], "diagnostics": self.diag, "divergences": self.divergences,
+            "treatment_labels": self._treatment_labels(), "evidence_table": ev,
+            "selection": [named(line, names) for line in self.selection_log], "sources": self.sources.to_dict("records"),
+            "network_summary": named(self.network.summary(), names), "priors": named(self.spec.describe(), names),
+            "engine_text": engine, "seed": self.run_info["seed"], "diagnostics": self.diag, "divergences": self.divergences,
             "league_caption": text,
-            "league_html": league_html(matrix, long, self.spec.lower_is_better, self.cfg.league_upper == "direct"),
+            "league_html": league_html(matrix, long, self.spec.lower_is_better, self.cfg.league_upper == "direct", names),
             "absolute": self.absolute_effects(),
-            "ranks_table": self.rank_table, "heterogeneity": self.het, "fit": self.fit, "converged": self.converged,
+            "ranks_table": ranks, "heterogeneity": self.het, "fit": self.fit, "converged": self.converged,
             "version": __version__, "input_hash": self.run_info["input_hash"],
-            "nodes": self.cfg.selection.nodes.describe() if self.cfg.selection is not None else "",
+            "nodes": named(self.cfg.selection.nodes.describe(), names) if self.cfg.selection is not None else "",
             "characteristics": characteristics_html(*chars) if (chars := self.characteristics()) is not None else None,
             **self._check_tables(),
             "companions": self._companions(),
+            "abbreviations": [{"short": k, "name": v} for k, v in ABBREVIATIONS.items()],
         }
         path.write_text(render_report(context, images), encoding="utf-8")
-

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
@@ -15,25 +17,90 @@ from nma.reporting.league import excludes_null, favours_row
 _ENV = Environment(loader=PackageLoader("nma.reporting", "templates"), autoescape=select_autoescape(["html"]))
 
 
-def _table(df: pd.DataFrame, digits: int = 3) -> Markup:
-    return Markup(df.to_html(index=False, float_format=lambda v: f"{v:.{digits}f}", border=0, na_rep=""))
+#: Column names as a reader reads them; a column not listed is shown with its underscores as spaces.
+COLUMN_NAMES = {"ess_bulk": "ESS (bulk)", "ess_tail": "ESS (tail)", "r_hat": "R-hat", "mcse_mean": "MCSE (mean)",
+                "mcse_sd": "MCSE (SD)", "sd": "SD", "p_best": "P(best)", "sucra": "SUCRA", "sucra_lower": "SUCRA lower",
+                "sucra_upper": "SUCRA upper", "p_value": "p", "n": "patients", "se": "SE", "y": "y", "pd": "pD",
+                "dic": "DIC", "resdev": "residual deviance", "elpd_loo": "ELPD (LOO)", "p_loo": "p (LOO)",
+                "pareto_k": "Pareto k"}
 
 
-def league_html(matrix: pd.DataFrame, long: pd.DataFrame, lower_is_better: bool, direct_upper: bool = False) -> Markup:
+def fmt_prob(p: float) -> str:
+    """A probability to two decimals, below 0.01 as "<0.01" and above 0.99 as ">0.99" (never "0.00" or "1.00")."""
+    if p is None or pd.isna(p):
+        return ""
+    if p < 0.01:
+        return "<0.01"
+    if p > 0.99:
+        return ">0.99"
+    return f"{p:.2f}"
+
+
+def fmt_cell(v: object, digits: int = 2) -> str:
+    """A table cell as a reader reads it: whole numbers without decimals, booleans as yes/no, others to `digits`
+    significant decimals (at least 3 significant figures for small numbers)."""
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        if float(v).is_integer() and abs(v) < 1e9:
+            return str(int(v))
+        if abs(v) < 0.01:
+            return f"{v:.2g}"
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _table(df: pd.DataFrame, digits: int = 2, names: dict[str, str] | None = None) -> Markup:
+    """A DataFrame as an HTML table for the report: readable column names, numbers right-aligned and formatted by
+    `fmt_cell`, probabilities (columns p_*, P(...)) by `fmt_prob`, treatment ids replaced by `names`."""
+    names = names or {}
+    probs = {c for c in df.columns if str(c).startswith(("p_best", "p_rank", "p_value", "P("))}
+    head = "".join(f"<th>{Markup.escape(COLUMN_NAMES.get(str(c), str(c).replace('_', ' ')))}</th>" for c in df.columns)
+    body = []
+    for row in df.itertuples(index=False):
+        cells = []
+        for c, v in zip(df.columns, row):
+            numeric = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+            text = fmt_prob(v) if c in probs and numeric else fmt_cell(names.get(v, v) if isinstance(v, str) else v, digits)
+            cells.append(f"<td class='num'>{Markup.escape(text)}</td>" if numeric else f"<td>{Markup.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return Markup(f"<table><tr>{head}</tr>{''.join(body)}</table>")
+
+
+def named(text: str, names: dict[str, str]) -> str:
+    """`text` with every treatment id (a whole word) replaced by its name, in one pass (a name is never re-read)."""
+    ids = sorted((t for t in names if names[t] != t), key=len, reverse=True)
+    if not ids:
+        return text
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, ids)) + r")(?![\w-])")
+    return pattern.sub(lambda m: names[m.group(1)], text)
+
+
+def league_html(matrix: pd.DataFrame, long: pd.DataFrame, lower_is_better: bool, direct_upper: bool = False,
+                names: dict[str, str] | None = None) -> Markup:
+    """The league table as HTML: names (`names`, id -> name) on the diagonal and headers, cells whose interval
+    excludes no effect coloured by who is favoured (class fav-row / fav-col, the plots' colours)."""
+    names = names or {}
     lookup = {(r["row"], r["column"]): r for r in long.to_dict("records")}
     order = list(matrix.index)
-    parts = ["<table class='league'><tr><th>row \\ column</th>" + "".join(f"<th>{t}</th>" for t in order) + "</tr>"]
+    esc = Markup.escape
+    parts = ["<table class='league'><tr><th>row \\ column</th>" + "".join(f"<th>{esc(names.get(t, t))}</th>" for t in order)
+             + "</tr>"]
     for t in order:
-        cells = [f"<th>{t}</th>"]
+        cells = [f"<th>{esc(names.get(t, t))}</th>"]
         for c in order:
             if t == c:
-                cells.append(f"<td class='diag'>{t}</td>")
+                cells.append(f"<td class='diag'>{esc(names.get(t, t))}</td>")
                 continue
             r = lookup[(t, c)]
             cls = ""
             if excludes_null(r) and not (direct_upper and order.index(t) < order.index(c)):
                 cls = " class='fav-row'" if favours_row(r, lower_is_better) else " class='fav-col'"
-            cells.append(f"<td{cls}>" + str(matrix.loc[t, c]).replace("\n", "<br>") + "</td>")
+            cells.append(f"<td{cls}>" + "<br>".join(esc(x) for x in str(matrix.loc[t, c]).split("\n")) + "</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
     return Markup("".join(parts) + "</table>")
 
@@ -63,10 +130,11 @@ def render_league(title: str, caption: str, table: Markup, footnotes: list[str])
 def render_report(context: dict, images: dict[str, Path]) -> str:
     embedded = {name: base64.b64encode(Path(p).read_bytes()).decode("ascii") for name, p in images.items()}
     ctx = dict(context)
-    for key in ("evidence_table", "diagnostics", "ranks_table", "heterogeneity", "absolute", "fit", "nodesplit", "ume",
-                "sensitivity", "companions"):
+    names = ctx.get("names", {})
+    for key in ("evidence_table", "evidence_summary", "diagnostics", "ranks_table", "heterogeneity", "absolute", "fit",
+                "nodesplit", "ume", "sensitivity", "companions"):
         if isinstance(ctx.get(key), pd.DataFrame):
-            ctx[key] = _table(ctx[key])
+            ctx[key] = _table(ctx[key], names=names)
     return _ENV.get_template("report.html").render(images=embedded, **ctx)
 
 
