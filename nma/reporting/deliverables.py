@@ -127,6 +127,8 @@ class Deliverables:
             footnotes.insert(0, "UNCONVERGED: these results failed the convergence gate.")
         league.write_csv(long, matrix, folder)
         names = self._meta_labels()
+        pd.DataFrame({"id": list(treatments), "name": [names.get(t, t) for t in treatments]}).to_csv(
+            folder / "treatment_names.csv", index=False, lineterminator="\n")   # the index names treatments by these
         paste = (league.caption(measure, lower, with_prob=False, direct_upper=direct_upper)
                  + f" Model: {' '.join(self.spec.describe().splitlines()[:-1])} Credible intervals: 95%, equal-tailed."
                  + (" P(row better): sheet 'P(row better)'." if "p_row_better" in long else ""))

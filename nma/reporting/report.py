@@ -138,21 +138,57 @@ def render_report(context: dict, images: dict[str, Path]) -> str:
     return _ENV.get_template("report.html").render(images=embedded, **ctx)
 
 
+def _secondary(name: str, n_studies: int) -> bool:
+    """Design-document views (seed_*), sensitivity analyses (*_sensitivity_*) and single-trial analyses are listed
+    below the main analyses of the index."""
+    return name.startswith("seed_") or "_sensitivity_" in name or n_studies <= 1
+
+
 def write_index(outputs: Path) -> Path:
-    """outputs/index.html linking every analysis folder that has a report, with its headline ranking."""
+    """outputs/index.html listing every analysis folder that has a report: engine, model, trials, comparator, the
+    best-ranked treatment's effect versus the comparator with its 95% CrI, and the warnings (highest severity
+    first); the main analyses first, then the secondary ones (design documents, sensitivity and single-trial)."""
+    from nma.errors import rank_warnings
+
     rows = []
     for run_json in sorted(outputs.glob("*/run.json")):
         folder = run_json.parent
         info = json.loads(run_json.read_text())
         ranks = pd.read_csv(folder / "ranks.csv", dtype={"treatment": str}).sort_values("sucra", ascending=False)
         data = info.get("config", {}).get("data", {})
+        net = info.get("network", {})
+        ref = str(net.get("reference", ""))
+        names = {}
+        if (folder / "treatment_names.csv").exists():
+            t = pd.read_csv(folder / "treatment_names.csv", dtype=str, keep_default_na=False)
+            names = dict(zip(t["id"], t["name"]))
+        spec = info.get("spec", {})
+        code = spec.get("measure", "HR")
+        best = next((t for t in ranks["treatment"] if t != ref), None)
+        headline = ""
+        if best is not None and (folder / "relative_effects.csv").exists():
+            rel = pd.read_csv(folder / "relative_effects.csv", dtype={"treatment": str, "comparator": str})
+            r = rel[(rel["treatment"] == best) & (rel["comparator"] == ref)]
+            if len(r):
+                r = r.iloc[0]
+                ratio = code in ("HR", "OR", "RR")
+                v = [float(np.exp(r[c])) if ratio else float(r[c]) for c in ("median", "lower", "upper")]
+                headline = f"{names.get(best, best)}: {code} {v[0]:.2f} ({v[1]:.2f} to {v[2]:.2f})"
+        engine = info.get("engine", "")
+        status = ("UNCONVERGED" if not info.get("converged", True) else
+                  ("converged" if engine == "mcmc" else "exact (no MCMC)"))
+        n_studies = len(net.get("studies", []))
         rows.append({"name": folder.name, "title": info.get("title", folder.name), "setting": data.get("setting", "contrasts"),
-                     "outcome": data.get("outcome", ""),
-                     "ranking": ", ".join(f"{t} ({s:.2f})" for t, s in zip(ranks["treatment"], ranks["sucra"])),
-                     "status": "converged" if info.get("converged", True) else "UNCONVERGED"})
-    rows.sort(key=lambda r: (r["setting"], r["outcome"], r["name"]))
+                     "outcome": data.get("outcome", ""), "engine": engine,
+                     "model": f"{spec.get('effects', '')} effects" + (f", tau ~ {spec['tau_prior']}" if spec.get("tau_prior") else ""),
+                     "trials": n_studies, "comparator": names.get(ref, ref), "headline": headline, "status": status,
+                     "warnings": [w.label for w in rank_warnings(info.get("warnings", [])) if w.severity != "note"],
+                     "secondary": _secondary(folder.name, n_studies)})
+    rows.sort(key=lambda r: (r["secondary"], r["setting"], r["outcome"], r["name"]))
     path = outputs / "index.html"
     tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(_ENV.get_template("index.html").render(analyses=rows), encoding="utf-8")
+    tmp.write_text(_ENV.get_template("index.html").render(main=[r for r in rows if not r["secondary"]],
+                                                          secondary=[r for r in rows if r["secondary"]]),
+                   encoding="utf-8")
     tmp.replace(path)
     return path
