@@ -30,7 +30,7 @@ $(VENV)/done: pyproject.toml
 
 outputs/check.txt: $(VENV)/done $(DATA) $(wildcard analyses/*.toml) $(PACKAGE)
 	@mkdir -p outputs
-	@$(PY) -m nma check data analyses > $@.tmp || { cat $@.tmp; rm -f $@.tmp; exit 1; }
+	@$(PY) -m nma check data analyses > $@.tmp 2>&1 || { tail -n 3 $@.tmp; rm -f $@.tmp; echo check >> outputs/failed.txt; exit 1; }
 	@mv $@.tmp $@
 	@echo "evidence and every analysis's network: valid (outputs/check.txt)"
 
@@ -38,7 +38,7 @@ check: outputs/check.txt ## validate data/ and describe the network of every set
 	@cat $<
 
 # [i/N] name ... done in 1.2 s (exact); the analysis's own output goes to outputs/logs/<name>.log
-outputs/%/run.json: analyses/%.toml $$(wildcard analyses/$$*_sensitivity_*.toml) $(DATA) $(PACKAGE) | $(VENV)/done outputs/check.txt
+outputs/%/run.json: analyses/%.toml $$(wildcard analyses/$$*_sensitivity_*.toml) $(DATA) $(PACKAGE) | $(VENV)/done
 	@mkdir -p outputs/logs; i=$$(echo $(ANALYSES) | tr ' ' '\n' | grep -nx '$*' | cut -d: -f1); \
 	start=$$(date +%s%N); \
 	if NMA_NO_INDEX=1 $(PY) -m nma run $< --out outputs/$* > outputs/logs/$*.log 2>&1; then \
@@ -56,10 +56,11 @@ outputs/index.html: $(RUNS)
 
 analyses: $(RUNS)
 
-all: $(VENV)/done outputs/check.txt ## set up, validate the evidence, and run every analysis in analyses/ into outputs/<name>/
-	@rm -f outputs/failed.txt; $(MAKE) --no-print-directory -k analyses; \
-	$(MAKE) --no-print-directory -k outputs/index.html; \
-	if [ -s outputs/failed.txt ]; then echo "FAILED ($$(wc -l < outputs/failed.txt) of $(N)): $$(tr '\n' ' ' < outputs/failed.txt)"; exit 1; fi; \
+all: $(VENV)/done ## set up, validate the evidence, and run every analysis in analyses/ into outputs/<name>/
+	@mkdir -p outputs; rm -f outputs/failed.txt; $(MAKE) --no-print-directory -k outputs/check.txt analyses; \
+	if [ ! -s outputs/failed.txt ]; then $(MAKE) --no-print-directory outputs/index.html; else \
+	  $(PY) -c 'from nma.reporting.report import write_index; write_index(__import__("pathlib").Path("outputs"))'; fi; \
+	if [ -s outputs/failed.txt ]; then echo "FAILED: $$(sort -u outputs/failed.txt | tr '\n' ' ')(see outputs/logs/)"; exit 1; fi; \
 	echo "all $(N) analyses up to date; outputs/index.html"
 
 example: $(VENV)/done ## run the example of README "Your own data": examples/own_data/ (HRs and CIs as published)

@@ -441,6 +441,8 @@ class Deliverables:
             "characteristics": characteristics_html(*chars) if (chars := self.characteristics()) is not None else None,
             **self._check_tables(),
             "companions": self._companions(),
-            "abbreviations": [{"short": k, "name": v} for k, v in ABBREVIATIONS.items()],
+            # every abbreviation except the effect measures this run does not use (an MD report never says "hazard ratio")
+            "abbreviations": [{"short": k, "name": v} for k, v in ABBREVIATIONS.items()
+                              if k not in ("HR", "OR", "RR", "MD") or k == self.network.measure.code],
         }
         path.write_text(render_report(context, images), encoding="utf-8")
