@@ -83,13 +83,10 @@ class _Compiled:
     """One model structure: its log density and its reported variables as JAX functions of (values, data)."""
 
     def __init__(self, model):
-        from pymc.model.core import modelcontext  # noqa: F401  (PyMC registers its JAX dispatches on import)
         from pymc.util import get_default_varnames
         from pytensor.compile.sharedvalue import SharedVariable
-        from pytensor.graph.basic import Constant
-        from pytensor.graph.traversal import ancestors, graph_inputs
         from pytensor.graph.replace import clone_replace
-        from pytensor.printing import debugprint
+        from pytensor.graph.traversal import graph_inputs
 
         values = list(model.value_vars)
         outputs = list(get_default_varnames(model.unobserved_value_vars, include_transformed=False))
@@ -100,7 +97,7 @@ class _Compiled:
         self.output_names = [v.name for v in outputs]
         inputs = [s.type() for s in shared]
         replaced = clone_replace(graph, replace=dict(zip(shared, inputs)))
-        self.key = _structure_key(replaced, debugprint, ancestors, Constant, [s.name for s in shared])
+        self.key = _structure_key(replaced, [s.name for s in shared])
         self._graphs = (values + inputs, replaced)
         self._runners: dict[tuple, object] = {}
 
@@ -122,16 +119,20 @@ class _Compiled:
                 fns.append(jax_funcify(fgraph))
         return fns
 
-    def runner(self, chains: int, tune: int, target_accept: float, dense: bool = True) -> _Runner:
+    def runner(self, chains: int, tune: int, target_accept: float) -> _Runner:
         """The jitted sampler for these settings (JAX specialises it further on the data's shapes)."""
-        statics = (chains, tune, float(target_accept), bool(dense))
+        statics = (chains, tune, float(target_accept))
         if statics not in self._runners:
             self._runners[statics] = _Runner(*self._functions(), *statics)
         return self._runners[statics]
 
 
-def _structure_key(graph, debugprint, ancestors, Constant, shared_names) -> str:
+def _structure_key(graph, shared_names) -> str:
     """What a compiled sampler depends on: the graph's text and every constant in it (data are inputs, not here)."""
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.traversal import ancestors
+    from pytensor.printing import debugprint
+
     h = hashlib.sha256(debugprint(graph, file="str", print_type=True).encode())
     for v in ancestors(graph):
         if isinstance(v, Constant):
@@ -150,7 +151,7 @@ CHUNK = 250
 class _Runner:
     """Window adaptation, then NUTS in chunks of CHUNK draws, the chains vectorised; both steps jitted once."""
 
-    def __init__(self, logp_fn, outputs_fn, chains: int, tune: int, target_accept: float, dense: bool):
+    def __init__(self, logp_fn, outputs_fn, chains: int, tune: int, target_accept: float):
         jax = _configure_jax()
         import blackjax
 
@@ -161,8 +162,7 @@ class _Runner:
             TRACES["count"] += 1      # runs while JAX traces, i.e. once per compilation
 
             def one(key, position):
-                adapt = blackjax.window_adaptation(blackjax.nuts, logdensity_of(data), target_acceptance_rate=target_accept,
-                                                   is_mass_matrix_diagonal=not dense)
+                adapt = blackjax.window_adaptation(blackjax.nuts, logdensity_of(data), target_acceptance_rate=target_accept)
                 (state, parameters), _ = adapt.run(key, position, num_steps=tune)
                 return state, parameters
 
@@ -237,7 +237,7 @@ def sample(model, config: SamplerConfig):
     init = tuple(_initial_points(model, compiled, config))
     # diagonal mass matrix: on TSD4 smoking a dense one halved the leapfrog steps per draw (27.5 to 15.3) but made
     # each step twice and the adaptation ten times as expensive in BlackJAX (measured 2026-12-02)
-    run = compiled.runner(config.chains, config.tune, config.target_accept, dense=False)
+    run = compiled.runner(config.chains, config.tune, config.target_accept)
     free = ", ".join(v.name for v in model.free_RVs)
     LOG.info("NUTS: [%s], %d chains x %d draws after %d adaptation steps", free, config.chains, config.draws, config.tune)
     with _progress(config.draws) as progress:
