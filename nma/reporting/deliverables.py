@@ -19,7 +19,7 @@ from nma.posterior.summaries import (
     mid_probabilities,
     prob_better,
 )
-from nma.reporting import league, plots
+from nma.reporting import league, plots, sections
 from nma.errors import rank_warnings, warnings_text
 from nma.reporting.report import (
     characteristics_html,
@@ -152,8 +152,17 @@ class Deliverables:
             chars[0].reset_index().to_csv(folder / "characteristics.csv", index=False, lineterminator="\n")
         if self._ranking_notes():   # a key warning found only here: warnings.txt lists it with the rest
             (folder / "warnings.txt").write_text(warnings_text([*self.notes, *self._ranking_notes()]), encoding="utf-8")
+        extra_sections = sections.collect(self)
+        for s in extra_sections:
+            for fname, table in s.tables.items():
+                table.to_csv(folder / fname, index=False, lineterminator="\n")
+        sections.write_sheets(folder / "league_table.xlsx", extra_sections)
+        if any(s.notes for s in extra_sections):
+            (folder / "warnings.txt").write_text(warnings_text([*self.notes, *self._ranking_notes(),
+                                                                *(n for s in extra_sections for n in s.notes)]),
+                                                 encoding="utf-8")
         images = self._figures(folder / "figures", long)
-        self._report(folder / "report.html", long, matrix, text, images)
+        self._report(folder / "report.html", long, matrix, text, images, extra_sections)
 
     def characteristics(self) -> tuple[pd.DataFrame, pd.DataFrame] | None:
         """Trial characteristics of this network's trials, with the cells that differ flagged (transitivity)."""
@@ -386,7 +395,8 @@ class Deliverables:
                              "source": str(r.get("source_id", "") or "")})
         return pd.DataFrame(rows)
 
-    def _report(self, path: Path, long, matrix, text: str, images: dict[str, Path]) -> None:
+    def _report(self, path: Path, long, matrix, text: str, images: dict[str, Path],
+                extra_sections: list | None = None) -> None:
         data = self.cfg.raw.get("data", {})
         m = self.network.measure
         names = self._meta_labels()
@@ -409,7 +419,8 @@ class Deliverables:
                         if k in images]
         placed = {"network", "forest", "rankogram", "cumulative rankogram", "league heatmap", "tau prior and posterior",
                   "trace", "rank plot", *check_images}
-        ranked = rank_warnings([*self.notes, *self._ranking_notes()])
+        extra_sections = extra_sections or []
+        ranked = rank_warnings([*self.notes, *self._ranking_notes(), *(n for s in extra_sections for n in s.notes)])
         ranks = self.rank_table.sort_values("sucra", ascending=False)
         ranks = ranks[[c for c in ranks.columns if not c.startswith("p_rank_")]]
         engine = ("exact (quadrature over tau; no MCMC)" if self.engine == "exact" else self.engine)
@@ -445,4 +456,8 @@ class Deliverables:
             "abbreviations": [{"short": k, "name": v} for k, v in ABBREVIATIONS.items()
                               if k not in ("HR", "OR", "RR", "MD") or k == self.network.measure.code],
         }
+        context["extra_sections"] = extra_sections
+        for s in extra_sections:
+            images = {**images, **s.figures}
+            captions.update(s.captions)
         path.write_text(render_report(context, images), encoding="utf-8")
