@@ -10,6 +10,7 @@ from pathlib import Path
 from nma.constants import BINARY
 from nma.core.measures import MEASURES, Measure, measure_of
 from nma.core.tables import closest
+from nma.app.extensions import CLASSES_KEYS, REGRESSION_KEYS, Extensions, parse_extensions
 from nma.errors import ConfigError, ModelSpecError
 from nma.evidence.nodes import NodeGrouping
 from nma.evidence.selection import (
@@ -35,7 +36,9 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
               "lower_is_better": bool, "engine": str, "allow_unconverged": bool, "mid": (int, float),
               "league_order": list, "league_upper": str, "forest_comparators": list,
               "reference_median_months": (int, float), "nodesplit": bool, "checks": bool,
-              "cross_check": bool},
+              "cross_check": bool, "regression": dict, "classes": dict},
+    "model.regression": REGRESSION_KEYS,
+    "model.classes": CLASSES_KEYS,
     "sampler": {"seed": int, "chains": int, "draws": int, "tune": int, "target_accept": float, "cores": int},
 }
 
@@ -66,6 +69,7 @@ class AnalysisConfig:
     measure: Measure = MEASURES["HR"]  # [data] measure of a contrasts/ratios file (data/ holds HRs, or ORs for counts)
     treatments_path: Path | None = None   # [data] treatments = "treatments.csv" (id, label[, description])
     labels: dict = field(default_factory=dict)   # [data.labels] id = "label"
+    extensions: Extensions = Extensions()        # [model.regression], [model.classes] (nma/app/extensions.py)
 
     @property
     def name(self) -> str:
@@ -187,6 +191,9 @@ def load_config(path: str | Path) -> AnalysisConfig:
     _check_table(data, "data", path)
     _check_table(model, "model", path)
     _check_table(sampler, "sampler", path)
+    for table in ("regression", "classes"):
+        if table in model:
+            _check_table(model[table], f"model.{table}", path)
     for trial, choice in data.get("trials", {}).items():
         if not isinstance(choice, dict):
             raise ConfigError(f"{path}: [data.trials.{trial}] must be a table. Fix: write it as a [data.trials.{trial}] "
@@ -255,7 +262,8 @@ def load_config(path: str | Path) -> AnalysisConfig:
                           "a probability such as 0.95 (the default)")
     model_only = {k: v for k, v in model.items() if k not in ("engine", "reference", "allow_unconverged", "mid", "league_order",
                                                           "league_upper", "forest_comparators", "reference_median_months",
-                                                          "nodesplit", "checks", "cross_check")}
+                                                          "nodesplit", "checks", "cross_check", "regression",
+                                                          "classes")}
     if model.get("league_upper", "network") not in ("network", "direct"):
         raise ConfigError(f"{path}: [model] league_upper = {model['league_upper']!r}. Fix: use \"network\" or \"direct\"")
     try:  # priors and effects are checked now, so their errors name this file before anything is loaded
@@ -277,5 +285,5 @@ def load_config(path: str | Path) -> AnalysisConfig:
                           nodesplit=model.get("nodesplit", True), checks=model.get("checks", True),
                           cross_check=model.get("cross_check", False),
                           arms_path=arms_path, ratios_path=ratios_path, measure=measure,
-                          treatments_path=treatments_path, labels=labels)
+                          treatments_path=treatments_path, labels=labels, extensions=parse_extensions(model, path))
     return cfg

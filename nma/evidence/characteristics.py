@@ -13,6 +13,7 @@ Pure pandas: no PyMC here, so the report and ``nma check`` can use it cheaply.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -227,3 +228,51 @@ def characteristics_for(evidence_dir: str | Path, trials) -> tuple[pd.DataFrame,
     """(table, flags) for the trials of one network: what the HTML report shows next to the network."""
     table = characteristics_table(load_characteristics(evidence_dir), trials)
     return table, flag_differences(table)
+
+
+# ---- covariates for network meta-regression -------------------------------------------------------------------------
+_ANTI_HER2 = re.compile(r"(?<!or )(trastuzumab|HER2-directed|anti-HER2|anti-ERBB2)", re.IGNORECASE)
+
+
+def _anti_her2_required(line_of_therapy: str) -> float:
+    """1 if the trial's eligibility (its typed line_of_therapy) names prior anti-HER2 therapy as required (trastuzumab,
+    "HER2-directed", "anti-HER2" or "anti-ERBB2" regimens), 0 otherwise: not named, or optional ("and/or
+    trastuzumab", "or trastuzumab")."""
+    return 1.0 if _ANTI_HER2.search(line_of_therapy) else 0.0
+
+
+#: Covariates computed by code from a typed characteristic, never typed themselves: name -> (the characteristic
+#: read, the rule, the rule in words for the report).
+DERIVED = {
+    "anti_her2_pretreatment_required": (
+        "line_of_therapy", _anti_her2_required,
+        "derived by code from line_of_therapy (data/characteristics.csv): 1 if the trial's eligibility names prior "
+        "anti-HER2 therapy (trastuzumab, HER2-directed or anti-ERBB2 regimens) as required, 0 if it does not or makes "
+        "it optional ('and/or trastuzumab')"),
+}
+
+
+def covariate_values(evidence_dir: str | Path, trials, name: str) -> tuple[dict[str, float | str], str]:
+    """A meta-regression covariate per trial, from characteristics.csv: (trial -> value for the trials that report
+    it, how the values were obtained).
+
+    `name` is a characteristic (numeric ones give floats, text and vocabulary ones strings: a categorical
+    covariate) or a covariate of `DERIVED`. Trials without a value are absent from the mapping: the caller names them.
+    Raises EvidenceError for an unknown name, with the closest suggested.
+    """
+    from nma.errors import EvidenceError
+
+    trials = list(dict.fromkeys(map(str, trials)))
+    table = characteristics_table(load_characteristics(evidence_dir), trials)
+    if name in DERIVED:
+        column, rule, text = DERIVED[name]
+        return {t: rule(str(v)) for t, v in table[column].items() if isinstance(v, str)}, text
+    if name not in BY_NAME or BY_NAME[name].kind == "endpoint":
+        known = tuple(c.name for c in CHARACTERISTICS if c.kind != "endpoint") + tuple(DERIVED)
+        raise EvidenceError(f"unknown covariate {name!r}; {closest(name, known)}",
+                            fix=f"use a characteristic of {FILE_NAME} or a derived covariate ({', '.join(DERIVED)})")
+    if BY_NAME[name].kind in NUMERIC_KINDS:
+        values = {t: float(v) for t, v in table[name].items() if pd.notna(v)}
+    else:
+        values = {t: str(v) for t, v in table[name].items() if isinstance(v, str)}
+    return values, f"{name} as typed in data/{FILE_NAME} (the preferred source of each trial)"
