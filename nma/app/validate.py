@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 
+from nma.app.extensions import resolve_extensions
 from nma.app.config import AnalysisConfig
 from nma.core.tables import closest
 from nma.errors import ConfigError
@@ -42,6 +43,7 @@ def validate_config(cfg: AnalysisConfig, network) -> None:
                                             lower_is_better_default=family_of(network).lower_is_better_default).lower_is_better
     _check_mid(cfg, network.measure, lower_is_better)
     _check_reference_median(cfg, network.measure)
+    resolve_extensions(cfg, network)   # [model.regression] / [model.classes]: covariate values, classes (app/extensions.py)
 
 
 def _error(cfg: AnalysisConfig, key: str, value, problem: str, fix: str) -> ConfigError:
