@@ -38,6 +38,7 @@ class ReportOptions:
     evidence_dir: Path | None = None
     selection: object = None
     companions: pd.DataFrame | None = None           # rankings under other networks (network_sensitivity.csv)
+    extensions: tuple = ()                           # fitted [model.regression] / [model.classes], for their sections
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from nma.analysis.save import Provenance, ReportOptions
 from nma.app.assemble import Assembled, analysis_network
 from nma.app.companions import companion_configs, network_sensitivity
 from nma.app.config import AnalysisConfig, load_config
+from nma.app.extensions import fit_extensions, resolve_extensions
 from nma.app.validate import check_engine, validate_config
 from nma.constants import CI_PROB
 from nma.models.families import family_of
@@ -84,8 +85,8 @@ def provenance(cfg: AnalysisConfig, prepared: Prepared) -> Provenance:
                       notes=prepared.notes)
 
 
-def report_options(cfg: AnalysisConfig, companions=None) -> ReportOptions:
-    return ReportOptions(companions=companions, name=cfg.name, title=cfg.title, raw=cfg.raw, path=cfg.path, league_order=cfg.league_order,
+def report_options(cfg: AnalysisConfig, companions=None, extensions=()) -> ReportOptions:
+    return ReportOptions(companions=companions, extensions=extensions, name=cfg.name, title=cfg.title, raw=cfg.raw, path=cfg.path, league_order=cfg.league_order,
                          league_upper=cfg.league_upper, mid=cfg.mid, forest_comparators=cfg.forest_comparators,
                          reference_median_months=cfg.reference_median_months, evidence_dir=cfg.evidence_dir,
                          selection=cfg.selection)
@@ -111,8 +112,12 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
         _, agreement = fitted.cross_check()
         prepared = replace(prepared, notes=(*prepared.notes, *agreement))
         timings["cross_check"] = time.perf_counter() - t2
+    t3 = time.perf_counter()   # meta-regression / class effects beside the main (unadjusted) fit, exact engine
+    extensions = fit_extensions(resolve_extensions(cfg, prepared.assembled.network), fitted.network, fitted.spec)
+    if extensions:
+        timings["extensions"] = time.perf_counter() - t3
     timings["total"] = time.perf_counter() - t0
-    fitted.save(outdir, report_options(cfg, companions), provenance(cfg, prepared), timings)
+    fitted.save(outdir, report_options(cfg, companions, extensions), provenance(cfg, prepared), timings)
     if outdir.parent.name == "outputs" and not os.environ.get(NO_INDEX_ENV):
         from nma.reporting.report import write_index
 
