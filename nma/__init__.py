@@ -13,6 +13,7 @@ checks -> outputs. Importing nma changes no global state (threads, warning filte
 """
 
 from nma.analysis.fit import Fit, Note, fit
+from nma.checks.threshold import threshold
 from nma.constants import __version__
 from nma.core.arms import ArmNetwork
 from nma.core.measures import MEASURES, Measure
@@ -36,7 +37,7 @@ __all__ = [
     "Note", "plot_network", "plot_forest", "plot_ranks", "plot_league", "plot_tau", "plot_nodesplit", "plot_devdev",
     "plot_sensitivity", "save_figure", "NMAError", "EvidenceError", "NetworkDataError", "ConfigError",
     "ModelSpecError", "ConvergenceError", "EvidenceWarning", "ModelWarning",
-    "Regression", "Classes", "fit_regression", "regression_notes",
+    "Regression", "Classes", "fit_regression", "regression_notes", "threshold",
 ]
 
 #: The figures load matplotlib on first use (PEP 562), so `import nma` stays light for runs that draw nothing.
