@@ -26,7 +26,7 @@ MAX_SEED = 2**32 - 1
 
 #: Allowed keys and their types, per table. Anything else is an error with a suggestion.
 SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "": {"title": str, "description": str, "data": dict, "model": dict, "sampler": dict},
+    "": {"title": str, "description": str, "data": dict, "model": dict, "sampler": dict, "decision": dict},
     "data": {"evidence": str, "contrasts": str, "arms": str, "setting": str, "outcome": str, "population": str,
              "outcome_definition": str, "exclude_trials": list, "include_trials": list, "reference_variance_fraction": (int, float),
              "trials": dict, "nodes": dict, "nodes_rationale": str, "responders_from_rates": bool,
@@ -40,6 +40,7 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "model.regression": REGRESSION_KEYS,
     "model.classes": CLASSES_KEYS,
     "sampler": {"seed": int, "chains": int, "draws": int, "tune": int, "target_accept": float, "cores": int},
+    "decision": {"thresholds": list, "comparator": str},
 }
 
 
@@ -70,6 +71,8 @@ class AnalysisConfig:
     treatments_path: Path | None = None   # [data] treatments = "treatments.csv" (id, label[, description])
     labels: dict = field(default_factory=dict)   # [data.labels] id = "label"
     extensions: Extensions = Extensions()        # [model.regression], [model.classes] (nma/app/extensions.py)
+    decision_thresholds: tuple[float, ...] | None = None   # [decision] thresholds (shown scale); None: null and mid
+    decision_comparator: str | None = None       # [decision] comparator; None: the reference
 
     @property
     def name(self) -> str:
@@ -191,6 +194,13 @@ def load_config(path: str | Path) -> AnalysisConfig:
     _check_table(data, "data", path)
     _check_table(model, "model", path)
     _check_table(sampler, "sampler", path)
+    decision = raw.get("decision", {})
+    _check_table(decision, "decision", path)
+    thresholds = decision.get("thresholds")
+    if thresholds is not None and (not thresholds or not all(
+            isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) for t in thresholds)):
+        raise ConfigError(f"{path}: [decision] thresholds = {thresholds!r} must be a non-empty list of numbers on the "
+                          "shown scale. Fix: write e.g. thresholds = [0.8, 1.0, 1.25] (ratios) or [-2, 0, 2] (differences)")
     for table in ("regression", "classes"):
         if table in model:
             _check_table(model[table], f"model.{table}", path)
@@ -285,5 +295,7 @@ def load_config(path: str | Path) -> AnalysisConfig:
                           nodesplit=model.get("nodesplit", True), checks=model.get("checks", True),
                           cross_check=model.get("cross_check", False),
                           arms_path=arms_path, ratios_path=ratios_path, measure=measure,
-                          treatments_path=treatments_path, labels=labels, extensions=parse_extensions(model, path))
+                          treatments_path=treatments_path, labels=labels, extensions=parse_extensions(model, path),
+                          decision_thresholds=None if thresholds is None else tuple(float(t) for t in thresholds),
+                          decision_comparator=decision.get("comparator"))
     return cfg

@@ -43,6 +43,7 @@ def validate_config(cfg: AnalysisConfig, network) -> None:
                                             lower_is_better_default=family_of(network).lower_is_better_default).lower_is_better
     _check_mid(cfg, network.measure, lower_is_better)
     _check_reference_median(cfg, network.measure)
+    _check_decision(cfg, network.measure, treatments)
     resolve_extensions(cfg, network)   # [model.regression] / [model.classes]: covariate values, classes (app/extensions.py)
 
 
@@ -107,6 +108,19 @@ def _check_league_order(cfg: AnalysisConfig, treatments: tuple[str, ...]) -> Non
 
 def _check_forest_comparators(cfg: AnalysisConfig, treatments: tuple[str, ...]) -> None:
     _check_names(cfg, "forest_comparators", cfg.forest_comparators, treatments)
+
+
+def _check_decision(cfg: AnalysisConfig, measure, treatments: tuple[str, ...]) -> None:
+    """[decision] comparator must be a treatment; ratio thresholds must be positive."""
+    comparator = cfg.decision_comparator
+    if comparator is not None and comparator not in treatments:
+        raise ConfigError(f"{cfg.path}: [decision] comparator = {_toml(comparator)}: {_unknown(comparator, treatments)}. "
+                          f"Fix: use one of the network's treatment ids: {', '.join(treatments)}")
+    bad = [t for t in cfg.decision_thresholds or () if measure.is_ratio and not t > 0]
+    if bad:
+        raise ConfigError(f"{cfg.path}: [decision] thresholds = {_toml(list(cfg.decision_thresholds))}: {_toml(bad[0])} is "
+                          f"not a {measure.name} ({measure.code}), which is positive. Fix: give ratios such as 0.8, 1.0, "
+                          "1.25")
 
 
 def _check_mid(cfg: AnalysisConfig, measure, lower_is_better: bool) -> None:
