@@ -162,6 +162,7 @@ class Deliverables:
                                                                 *(n for s in extra_sections for n in s.notes)]),
                                                  encoding="utf-8")
         images = self._figures(folder / "figures", long)
+        extra_sections = sections.place_figures(folder / "figures", extra_sections)
         self._report(folder / "report.html", long, matrix, text, images, extra_sections)
 
     def characteristics(self) -> tuple[pd.DataFrame, pd.DataFrame] | None:

@@ -38,7 +38,7 @@ class Section:
 
 #: Producers as "module:function" in the order their sections appear (imported lazily: a run pays only for what it
 #: uses, and an extension's heavy imports stay out of runs it does not apply to).
-PRODUCERS: tuple[str, ...] = ()
+PRODUCERS: tuple[str, ...] = ("nma.reporting.section_regression:section", "nma.reporting.section_regression:class_section")
 
 
 def producers() -> list[Callable]:
@@ -52,6 +52,25 @@ def producers() -> list[Callable]:
 def collect(deliverables) -> list[Section]:
     """Every registered section that applies to this run, in order."""
     return [s for f in producers() if (s := f(deliverables)) is not None]
+
+
+def place_figures(folder: Path, sections: list[Section]) -> list[Section]:
+    """Move the sections' figures (PNG and the SVG beside it, wherever a producer saved them) into the analysis's
+    figures folder; the sections returned point at the moved PNGs."""
+    import shutil
+    from dataclasses import replace
+
+    out = []
+    for s in sections:
+        moved = {}
+        for name, png in s.figures.items():
+            png = Path(png)
+            for src in (png, png.with_suffix(".svg")):
+                if src.is_file() and src.parent != folder:
+                    shutil.move(str(src), str(folder / src.name))
+            moved[name] = folder / png.name
+        out.append(replace(s, figures=moved))
+    return out
 
 
 def write_sheets(path: Path, sections: list[Section]) -> None:
