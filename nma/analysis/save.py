@@ -146,6 +146,7 @@ def save_fit(fit, outdir: str | Path, options: ReportOptions | None = None, prov
                          draws=post.all_treatment_draws(), tau_draws=post.flat_tau(), idata=idata, diag=post.diagnostics,
                          divergences=post.divergences, notes=tuple(notes), selection_log=tuple(provenance.selection_log),
                          sources=provenance.sources, treatments_meta=provenance.treatments, converged=fit.converged,
-                         run_info=run_info, engine=fit.engine, fit=fit_csv, checks=checks)
+                         run_info=run_info, engine=fit.engine, fit=fit_csv, checks=checks,
+                         posterior=post)
     write_outputs(outdir, tables, idata, run_info, notes, extra=extra.write)
     return outdir

@@ -261,13 +261,18 @@ def _study_contrasts(trial: str, rows: pd.DataFrame, fraction: float, path: str,
                    "reference_variance_fraction to change this assumption")
             warnings.warn(msg, EvidenceWarning, stacklevel=3)
             log.append(msg)
-    def record(arm, y, se, rec):
-        return {"study": trial, "treatment": arm, "y": y, "se": se, "n": rec["n"],
-                **{c: rec[c] for c in PROVENANCE if c != "trial"}, "trial": trial}
+    def record(arm, y, se, rec, printed=None):
+        # hr, ci_lower, ci_upper, ci_level: the ratio as the trial printed it, turned to arm vs the control when it
+        # was printed the other way round, so a one-trial direct estimate shows the paper's CI to its last decimal
+        hr, lo, hi, level = (math.nan,) * 4 if printed is None else (
+            (printed["hr"], printed["ci_lower"], printed["ci_upper"], printed["ci_level"]) if printed["comparator"] == ref
+            else (1 / printed["hr"], 1 / printed["ci_upper"], 1 / printed["ci_lower"], printed["ci_level"]))
+        return {"study": trial, "treatment": arm, "y": y, "se": se, "n": rec["n"], "hr": hr, "ci_lower": lo,
+                "ci_upper": hi, "ci_level": level, **{c: rec[c] for c in PROVENANCE if c != "trial"}, "trial": trial}
     out = [record(ref, math.nan, ref_se, control)]
     arm_rows = rows.set_index("arm")
     for arm, (y, se, rec) in effects.items():
-        out.append(record(arm, y, se, arm_rows.loc[arm] if arm in arm_rows.index else rec))
+        out.append(record(arm, y, se, arm_rows.loc[arm] if arm in arm_rows.index else rec, printed=rec))
     return pd.DataFrame(out)
 
 

@@ -299,6 +299,28 @@ def pooled_direct(y: np.ndarray, se: np.ndarray, tau: np.ndarray, weight: np.nda
     return out
 
 
+def published_interval(network: Network, a: str, b: str, study: str,
+                       probs: tuple[float, float, float]) -> tuple[float, float] | None:
+    """The interval of b vs a that `study` printed (log of its ratio CI), when the contrast table holds it at the
+    level of `probs`; None otherwise. A rounded published CI is rarely symmetric on the log scale, so y -/+ z se can
+    differ from it in the last printed decimal: a reviewer comparing a cell with the paper must see the paper's CI."""
+    c = network.contrasts
+    if not network.measure.is_ratio or not {"ci_lower", "ci_upper"} <= set(c.columns):
+        return None
+    g = c[c["study"].astype(str) == study]
+    ref = g[g["y"].isna()]["treatment"]
+    if len(ref) != 1 or ref.iloc[0] not in (a, b):
+        return None                        # a multi-arm trial's pair between two non-reference arms: not printed
+    arm = g[(g["treatment"] == (b if ref.iloc[0] == a else a)) & g["y"].notna()]
+    if len(arm) != 1 or pd.isna(arm["ci_lower"].iloc[0]) or pd.isna(arm["ci_upper"].iloc[0]):
+        return None
+    level = float(arm["ci_level"].iloc[0]) if "ci_level" in arm and pd.notna(arm["ci_level"].iloc[0]) else 0.95
+    if abs(level - (probs[2] - probs[0])) > 1e-9:
+        return None
+    lo, hi = np.log(float(arm["ci_lower"].iloc[0])), np.log(float(arm["ci_upper"].iloc[0]))
+    return (lo, hi) if ref.iloc[0] == a else (-hi, -lo)
+
+
 def direct_estimates(network: Network, spec: ModelSpec, probs: tuple[float, float, float],
                      posterior=None) -> pd.DataFrame:
     """For each directly compared pair, the estimate from only the trials that compare it (`DIRECT_RULE`).
@@ -319,15 +341,19 @@ def direct_estimates(network: Network, spec: ModelSpec, probs: tuple[float, floa
     pandas.DataFrame
         Every ordered pair with direct evidence, on the model scale: treatment, comparator, mean, sd, lower, median,
         upper, n_studies. A pair compared in one trial is that trial's estimate: mean = median = y, sd = se,
-        lower/upper = y -/+ z se (a published ratio's CI, exactly). The effect has a flat prior (the data's own
+        lower/upper = the trial's printed CI when the table holds it (`published_interval`), else y -/+ z se. The effect has a flat prior (the data's own
         estimate; the analysis's d prior is vague by design).
     """
     tau, weight = network_tau(network, spec, posterior)
     rows = []
     for comp in network.comparisons.itertuples(index=False):
         a, b = comp.treatment_a, comp.treatment_b
-        y, se = pair_contrasts(network, a, b, comp.studies.split(", "))
+        studies = comp.studies.split(", ")
+        y, se = pair_contrasts(network, a, b, studies)
         s = pooled_direct(y, se, tau, weight, probs)
+        printed = published_interval(network, a, b, studies[0], probs) if len(studies) == 1 else None
+        if printed is not None:
+            s[probs[0]], s[probs[2]] = printed
         for sign, (t, c) in ((1, (b, a)), (-1, (a, b))):
             lo, hi = sign * s[probs[0]], sign * s[probs[2]]
             rows.append({"treatment": t, "comparator": c, "mean": sign * s["mean"], "sd": s["sd"],

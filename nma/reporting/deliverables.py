@@ -70,6 +70,17 @@ ABBREVIATIONS = {"CrI": "credible interval (95%, equal-tailed)", "CI": "confiden
                  "MCSE": "Monte Carlo standard error", "SE": "standard error"}
 
 
+def treatment_names(treatments_meta: pd.DataFrame, network) -> dict[str, str]:
+    """Treatment id -> name, for every table, figure, report and console line a reader sees.
+
+    From `treatments_meta` (data/treatments.csv's id and label, or a config's [data] treatments file) and the
+    network's own labels (which win); ids without a name are left out, so ``names.get(t, t)`` shows the id."""
+    meta = treatments_meta
+    names = dict(zip(meta["id"].astype(str), meta["label"].astype(str))) if meta is not None and len(meta) else {}
+    names.update({str(k): str(v) for k, v in (getattr(network, "labels", None) or {}).items()})
+    return {k: v for k, v in names.items() if v and v != "nan"}
+
+
 @dataclass(frozen=True, eq=False)
 class Deliverables:
     cfg: object
@@ -93,6 +104,7 @@ class Deliverables:
     engine: str
     fit: pd.DataFrame | None = None
     checks: object | None = None  # nma.checks.ModelChecks: node-split, UME, tau-prior sensitivity
+    posterior: object | None = None  # the fit's Posterior: its tau posterior pools a direct estimate's trials
 
     @property
     def order(self) -> list[str]:
@@ -115,7 +127,7 @@ class Deliverables:
             from nma.models.exact import direct_estimates
             from nma.posterior.summaries import probs_for
 
-            direct_rel = direct_estimates(self.network, self.spec, probs_for(CI_PROB))
+            direct_rel = direct_estimates(self.network, self.spec, probs_for(CI_PROB), posterior=self.posterior)
             direct_rel.to_csv(folder / "direct_effects.csv", index=False, lineterminator="\n")
             direct = league.shown_scale(direct_rel, measure)
         matrix = league.league_matrix(long, self.order, direct=direct)
@@ -279,12 +291,8 @@ class Deliverables:
                 for t in self.network.treatments if t in labels]
 
     def _meta_labels(self) -> dict[str, str]:
-        """Treatment id -> label from treatments_meta (data/treatments.csv or the config's labels) and the network's
-        labels; it may name treatments of the sensitivity networks too."""
-        meta = self.treatments_meta
-        names = dict(zip(meta["id"].astype(str), meta["label"].astype(str))) if len(meta) else {}
-        names.update({str(k): str(v) for k, v in (getattr(self.network, "labels", None) or {}).items()})
-        return {k: v for k, v in names.items() if v and v != "nan"}
+        """Treatment id -> name (`treatment_names`); it may name treatments of the sensitivity networks too."""
+        return treatment_names(self.treatments_meta, self.network)
 
     def _companions(self):
         """SUCRA (mean rank) of each treatment under the main network and each sensitivity network, side by side."""
@@ -421,7 +429,8 @@ class Deliverables:
         placed = {"network", "forest", "rankogram", "cumulative rankogram", "league heatmap", "tau prior and posterior",
                   "trace", "rank plot", *check_images}
         extra_sections = extra_sections or []
-        ranked = rank_warnings([*self.notes, *self._ranking_notes(), *(n for s in extra_sections for n in s.notes)])
+        ranked = rank_warnings([named(n, names) for n in (*self.notes, *self._ranking_notes(),
+                                                          *(n for s in extra_sections for n in s.notes))])
         ranks = self.rank_table.sort_values("sucra", ascending=False)
         ranks = ranks[[c for c in ranks.columns if not c.startswith("p_rank_")]]
         engine = ("exact (quadrature over tau; no MCMC)" if self.engine == "exact" else self.engine)

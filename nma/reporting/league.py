@@ -32,9 +32,10 @@ def caption(measure: str | Measure = "HR", lower_is_better: bool = True, with_pr
     if with_prob:
         text += " Second line: probability that the row treatment is better than the column treatment."
     if direct_upper:
+        from nma.models.exact import DIRECT_RULE
+
         text += (" Below the diagonal: network estimates (direct and indirect evidence). Above the diagonal: direct "
-                 "evidence only (the same model fitted to the trials comparing the pair; '-' where none), with the "
-                 "same row-versus-column orientation.")
+                 "evidence only ('-' where none), with the same row-versus-column orientation. " + DIRECT_RULE)
     return text
 
 
