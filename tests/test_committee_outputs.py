@@ -177,3 +177,33 @@ def test_a_warning_raised_twice_is_listed_once_with_its_count_highest_severity_f
     assert all_warnings.count("AB2: the CI is asymmetric") == 1 and "(x2)" in all_warnings
     key = "direct and indirect evidence disagree for Trastuzumab emtansine vs Lapatinib + capecitabine"
     assert all_warnings.index(key) < all_warnings.index("AB2: the CI is asymmetric")   # named, and first
+
+
+def test_console_names_treatments_and_ranks_best_first(tmp_path, monkeypatch, capsys):
+    """`nma run` on the shipped example: every treatment by its label, effects and ranking best first (the order of
+    relative_effects.csv by median and of ranks.csv by SUCRA), each warning once with its severity."""
+    import shutil
+    from pathlib import Path
+
+    from nma.app import cli
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "own_data"
+    shutil.copytree(example, tmp_path / "examples" / "own_data")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["run", "examples/own_data/analysis.toml", "--out", "outputs/example"]) == 0
+    out = capsys.readouterr().out
+    labels = {"chemo": "Chemotherapy", "drug_a": "Drug A + chemotherapy", "drug_b": "Drug B + chemotherapy",
+              "drug_c": "Drug C + chemotherapy"}
+    for tid in labels:
+        assert re.search(rf"(?<![\w-]){tid}(?![\w-])", out) is None, f"id {tid} printed"
+    folder = tmp_path / "outputs" / "example"
+    rel = pd.read_csv(folder / "relative_effects.csv").query("comparator == 'chemo' and treatment != 'chemo'")
+    effects = out[out.index("Relative effects versus Chemotherapy"):out.index("Ranking")]
+    where = [effects.index(f"  {labels[t]}: ") for t in rel.sort_values("median")["treatment"]]
+    assert where == sorted(where)
+    ranking = out[out.index("Ranking"):]
+    best_first = pd.read_csv(folder / "ranks.csv").sort_values("sucra", ascending=False)["treatment"]
+    assert [ranking.index(f"{i}. {labels[t]}: ") for i, t in enumerate(best_first, 1)] == sorted(
+        ranking.index(f"{i}. {labels[t]}: ") for i, t in enumerate(best_first, 1))
+    warned = [line for line in out.splitlines() if line.startswith("warning")]
+    assert len(warned) == len(set(warned)) and all(re.match(r"warning \[(key|warning|note)\]: ", w) for w in warned)

@@ -50,8 +50,10 @@ def _cmd_run(args) -> int:
 
     result = run_config(args.config, out=out, engine=args.engine)
     print(result.message)
-    for note in result.warnings:
-        print(f"warning: {note}")
+    from nma.errors import rank_warnings
+
+    for w in rank_warnings(result.warnings):   # each distinct warning once with its count, highest severity first
+        print(f"warning [{w.severity}]: {w.label}")
     return 0
 
 

@@ -23,6 +23,8 @@ from nma.app.validate import check_engine, validate_config
 from nma.constants import CI_PROB
 from nma.models.families import family_of
 from nma.models.spec import ModelSpec
+from nma.reporting.deliverables import treatment_names
+from nma.reporting.report import named
 
 
 #: Set by `make all`, which runs analyses side by side and rebuilds outputs/index.html once, last.
@@ -122,18 +124,30 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
         from nma.reporting.report import write_index
 
         write_index(outdir.parent)
-    notes = (*prepared.notes, *map(str, fitted.warnings))
+    names = treatment_names(prepared.assembled.treatments, fitted.network)
+    notes = tuple(named(n, names) for n in (*prepared.notes, *map(str, fitted.warnings)))
     return RunResult(outdir, summary_message(prepared, fitted, outdir, timings["total"]), fitted.converged, notes)
 
 
 def summary_message(prepared: Prepared, fitted: Fit, outdir: Path, seconds: float) -> str:
+    """What `nma run` prints: the network, priors and selection, the effects versus the reference (best first) and
+    the ranking (best SUCRA first), every treatment by its name."""
     network, spec, m = fitted.network, fitted.spec, fitted.measure
+    names = treatment_names(prepared.assembled.treatments, network)
+    name = lambda t: names.get(str(t), str(t))  # noqa: E731
     rel = fitted.relative_effects(network.reference)
-    lines = [network.summary(), "", spec.describe(), "", *[f"selection: {line}" for line in prepared.assembled.log], "",
-             f"Relative effects versus {network.reference} ({m.code}, median and {CI_PROB:.0%} CrI):"]
+    rel = rel[rel["treatment"] != network.reference].sort_values("median", ascending=spec.lower_is_better)
+    lines = [named(network.summary(), names), "", named(spec.describe(), names), "",
+             *[f"selection: {named(line, names)}" for line in prepared.assembled.log], "",
+             f"Relative effects versus {name(network.reference)} ({m.code}, median and {CI_PROB:.0%} CrI), best first:"]
     for _, r in rel.iterrows():
         lo, med, hi = (m.to_shown(r[c]) for c in ("lower", "median", "upper"))
-        lines.append(f"  {r['treatment']}: {med:.2f} ({lo:.2f} to {hi:.2f})")
+        lines.append(f"  {name(r['treatment'])}: {med:.2f} ({lo:.2f} to {hi:.2f})")
+    ranks = fitted.ranks().sort_values("sucra", ascending=False)
+    lines.append("Ranking (SUCRA with 95% CrI; mean rank), best first:")
+    for i, r in enumerate(ranks.itertuples(index=False), start=1):
+        lines.append(f"  {i}. {name(r.treatment)}: SUCRA {r.sucra:.2f} ({r.sucra_lower:.2f} to {r.sucra_upper:.2f}); "
+                     f"mean rank {r.mean_rank:.1f}")
     het = fitted.heterogeneity()
     if het is not None:
         lines.append(f"tau: median {het['median'].iloc[0]:.3f} ({het['lower'].iloc[0]:.3f} to {het['upper'].iloc[0]:.3f})")
