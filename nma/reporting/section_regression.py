@@ -19,7 +19,7 @@ from markupsafe import Markup
 from nma.constants import CI_PROB
 from nma.models import regression as reg
 from nma.posterior.summaries import ranks
-from nma.reporting.report import _table, named
+from nma.reporting.report import _table
 from nma.reporting.sections import Section
 
 #: The exact draws behind DIC and the class rankings, and their seed (fixed: the report's numbers are reproducible).
@@ -75,7 +75,7 @@ def _changed(comp: pd.DataFrame, random: bool) -> list[str]:
 
 
 def _html(paragraphs: list[str], tables: list[tuple[str, pd.DataFrame]], names: dict[str, str]) -> Markup:
-    body = "".join(f"<p>{Markup.escape(named(p, names))}</p>" for p in paragraphs)
+    body = "".join(f"<p>{Markup.escape(p)}</p>" for p in paragraphs)
     for caption, df in tables:
         body += f"<p class='caption small'>{Markup.escape(caption)}</p><div class='wide'>{_table(df, 3, names)}</div>"
     return Markup(body)
@@ -110,6 +110,16 @@ def regression_notes(ext) -> list[str]:
     return out
 
 
+def interaction_verdict(row, covariate: str) -> str:
+    """What the interaction says, in words: whether its 95% CrI excludes no interaction (0 on the model scale)."""
+    if row["lower"] > 0 or row["upper"] < 0:
+        return (f"What the covariate changed: the 95% CrI of {row['parameter']} excludes 0, so the data indicate that "
+                f"the relative effects depend on {covariate} (an across-trial association; see the cautions).")
+    return (f"What the covariate changed: the 95% CrI of {row['parameter']} includes 0, so the data show no clear "
+            f"dependence of the relative effects on {covariate}; the effects at each value are wider than the "
+            "unadjusted ones because the interaction is uncertain.")
+
+
 def section(d) -> Section | None:
     """Network meta-regression: beta, effects at chosen covariate values, tau and DIC with and without, the figure."""
     ext = _extension(d, "regression")
@@ -124,6 +134,7 @@ def section(d) -> Section | None:
                                                "regression_model_comparison.csv"))
     main = coef[coef["kind"] == ("beta_mean" if (coef["kind"] == "beta_mean").any() else "beta")]
     ref = d.network.reference
+    ref_name = names.get(ref, ref)
     unit = "per category versus the reference level" if post.model.centre is None else "per unit of the covariate"
     paras = [f"Which model: network meta-regression ({ext.regression.coefficients} interaction coefficients) on "
              f"{ext.regression.covariate}, fitted beside the main analysis on the exact engine with the same priors. "
@@ -136,6 +147,7 @@ def section(d) -> Section | None:
                 f"{post.model.centre:g}." if post.model.centre is not None else ""),
              *(f"Interaction {r['parameter']} ({unit}, model scale): {r['median']:.3f} ({r['lower']:.3f} to "
                f"{r['upper']:.3f}); as a ratio of {m.code}s, {_cri(r, m)}." for _, r in main.iterrows()),
+             *(interaction_verdict(r, ext.regression.covariate) for _, r in main.iterrows()),
              *_changed(comp, d.spec.effects == "random"),
              DIC_TEXT.format(n=DRAWS)]
     vs_ref = effects[effects["comparator"] == ref].copy()
@@ -157,8 +169,8 @@ def section(d) -> Section | None:
     html = _html(paras, [(f"Interaction coefficients ({unit}): model scale and, for ratio measures, as a ratio.",
                           coef_shown[["parameter", "label", "mean", "sd", "median", "lower", "upper",
                                       coef_shown.columns[-1]]]),
-                         (f"Effects versus {ref} at the chosen covariate values (meta-regression).", shown_effects),
-                         (f"Effects versus {ref}: the unadjusted model against the meta-regression at the centre "
+                         (f"Effects versus {ref_name} at the chosen covariate values (meta-regression).", shown_effects),
+                         (f"Effects versus {ref_name}: the unadjusted model against the meta-regression at the centre "
                           "(continuous) or the reference level (categorical).", moved),
                          ("Model comparison: residual deviance, pD, DIC and tau, with and without the covariate.",
                           comp)], names)
@@ -195,6 +207,22 @@ def class_tables(ext, measure) -> dict[str, pd.DataFrame]:
     return out
 
 
+def class_verdict(ce: pd.DataFrame, unadj: pd.DataFrame, class_ranks_: pd.DataFrame, unadj_ranks: pd.DataFrame,
+                  measure, names: dict[str, str]) -> str:
+    """What the classes changed, in words: the largest move of a treatment's effect and the best-ranked treatment."""
+    d = ce[ce["kind"] == "d"].assign(treatment=lambda f: f["parameter"].str[2:-1]).set_index("treatment")
+    common = [t for t in d.index if t in unadj.index]
+    shift = pd.Series({t: float(d.loc[t, "median"] - unadj.loc[t, "median"]) for t in common})
+    t = shift.abs().idxmax()
+    best_c = class_ranks_.sort_values("sucra", ascending=False)["treatment"].iloc[0]
+    best_u = unadj_ranks.sort_values("sucra", ascending=False)["treatment"].iloc[0]
+    name = lambda x: names.get(x, x)  # noqa: E731
+    return (f"What the classes changed: the largest move is {name(t)}, {measure.code} "
+            f"{float(measure.to_shown(unadj.loc[t, 'median'])):.2f} unadjusted to "
+            f"{float(measure.to_shown(d.loc[t, 'median'])):.2f} under the class model; the best-ranked treatment (SUCRA) "
+            + (f"stays {name(best_u)}." if best_c == best_u else f"changes from {name(best_u)} to {name(best_c)}."))
+
+
 def class_section(d) -> Section | None:
     """Class effects: class means, treatment effects shrunk toward them, the class SD, class-level rankings."""
     ext = _extension(d, "classes")
@@ -219,16 +247,19 @@ def class_section(d) -> Section | None:
         paras.append(f"Class SD (model scale): median {r['median']:.3f} ({r['lower']:.3f} to {r['upper']:.3f}).")
     paras += [*_changed(comp, d.spec.effects == "random"), DIC_TEXT.format(n=DRAWS)]
     unadj = d.rel[d.rel["comparator"] == ref].set_index("treatment")
+    tr = tables["class_treatment_ranks.csv"]
     rows = []
     for _, r in ce.iterrows():
         label = r["parameter"][2:-1] if r["kind"] == "d" else r["class"]
         row = {"parameter": r["parameter"], "class": r["class"], f"class model {m.code} (95% CrI)": _cri(r, m)}
         row[f"unadjusted {m.code} (95% CrI)"] = _cri(unadj.loc[label], m) if r["kind"] == "d" and label in unadj.index else ""
         rows.append(row)
-    tr = tables["class_treatment_ranks.csv"]
     rank_cmp = pd.DataFrame({"treatment": tr["treatment"], "SUCRA (class model)": tr["sucra"],
                              "SUCRA (unadjusted)": tr["treatment"].map(d.rank_table.set_index("treatment")["sucra"])})
-    shown = [(f"Class means and treatment effects versus {ref}: class model against the unadjusted model.",
+    verdict = class_verdict(ce, unadj, tr, d.rank_table, m, names)
+    paras.append(verdict)
+    ref_name = names.get(ref, ref)
+    shown = [(f"Class means and treatment effects versus {ref_name}: class model against the unadjusted model.",
               pd.DataFrame(rows)),
              ("Treatment-level rankings (SUCRA) under the class model and the unadjusted model.", rank_cmp)]
     if "class_ranks.csv" in tables:
@@ -239,4 +270,5 @@ def class_section(d) -> Section | None:
     sheets = {"Class effects": tables["class_effects.csv"], "Class fit": comp}
     column = (d.cfg.raw.get("model", {}).get("classes", {}) or {}).get("column")
     return Section("class-effects", f"Class effects by {column}" if column else "Class effects",
-                   _html(paras, shown, names), tables, sheets, {}, {}, ())
+                   _html(paras, shown, names), tables, sheets, {}, {},
+                   (f"Class effects ({ext.classes.effects}): {verdict}",) if "changes from" in verdict else ())
