@@ -213,7 +213,10 @@ def test_league_heatmap_colours_log_ratio_or_difference(code):
     assert colours[1, 0] == pytest.approx(0.6931471805599453)
     shown = {t.get_text() for t in ax.texts}
     assert ("0.50" in shown) == (code == "HR") and ("-0.69" in shown) == (code == "MD")
-    assert cbar.get_ylabel() == "green: favours the row; pink: favours the column"
+    assert cbar.get_ylabel() == f"{code} (green: favours the row; pink: favours the column)"
+    # the bar's ticks are the effect a colour stands for: colour +0.693 (favours the row) is HR 0.50 or MD -0.69
+    tick = cbar.yaxis.get_major_formatter()(0.6931471805599453, 0)
+    assert tick == ("0.50" if code == "HR" else "-0.69")
     higher = plots.league_heatmap(league_long(code), ["A", "B", "C"], code, lower_is_better=False).axes[0]
     assert np.asarray(higher.images[0].get_array(), float)[1, 0] == pytest.approx(-0.6931471805599453)
 
@@ -285,3 +288,14 @@ def test_check_figures_saves_the_model_checks_figures(tmp_path):
                                                          "sensitivity.png", "sensitivity.svg"]
     none = SimpleNamespace(nodesplit=None, ume=None, sensitivity=None, measure="HR")
     assert plots.check_figures(none, tmp_path) == {}
+
+
+def test_network_label_sits_in_the_widest_gap_between_its_edges():
+    """A hub with edges at 45, -60 and 180 degrees: its label goes at 112.5 degrees, the bisector of the widest gap
+    (135 degrees, from 45 to 180), as far from every edge as it can be."""
+    at = np.zeros(2)
+    nbrs = [np.array([np.cos(np.radians(a)), np.sin(np.radians(a))]) for a in (45, -60, 180)]
+    d = plots.label_direction(at, nbrs)
+    assert np.degrees(np.arctan2(d[1], d[0])) == pytest.approx(112.5)
+    assert plots.label_direction(at, []) == pytest.approx([0.0, -1.0])
+    assert plots.label_direction(at, [np.array([1.0, 0.0])]) == pytest.approx([-1.0, 0.0])   # opposite its one edge

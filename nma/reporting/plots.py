@@ -112,6 +112,19 @@ def _shown(measure: Measure, rows: pd.DataFrame, prefix: str = "") -> tuple[np.n
     return tuple(np.asarray(measure.to_shown(rows[f"{prefix}{c}"].to_numpy(float))) for c in ("median", "lower", "upper"))
 
 
+def label_direction(at: np.ndarray, neighbours: list[np.ndarray]) -> np.ndarray:
+    """Unit vector for a node's label: the bisector of the widest angle between the node's edges, where no edge (nor
+    its label, at the edge's middle) runs. Pointing away from the neighbours' mean instead put a hub's label on one
+    of its own edges. Below the node when it has no edge; opposite the edge when it has one."""
+    if not neighbours:
+        return np.array([0.0, -1.0])
+    angles = np.sort([np.arctan2(*(u - at)[::-1]) for u in neighbours])
+    gaps = np.diff(np.append(angles, angles[0] + 2 * np.pi))
+    k = int(np.argmax(gaps))
+    mid = angles[k] + gaps[k] / 2
+    return np.array([np.cos(mid), np.sin(mid)])
+
+
 @_styled
 def network_plot(contrasts: pd.DataFrame, labels: dict[str, str] | None = None, dual: dict[str, bool] | None = None,
                  ax: Axes | None = None) -> Figure:
@@ -147,9 +160,7 @@ def network_plot(contrasts: pd.DataFrame, labels: dict[str, str] | None = None, 
     nx.draw_networkx_nodes(g, pos, ax=ax, node_size=sizes, node_color=colours, alpha=0.9)
     box = {"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.85}
     for t, size in zip(g.nodes, sizes):
-        # the label goes on the side away from the node's neighbours, where no edge or edge label runs
-        away = np.asarray(pos[t]) - np.mean([pos[u] for u in g.neighbors(t)], axis=0) if g.degree(t) else np.array([0.0, -1.0])
-        away = away / (np.linalg.norm(away) or 1.0)
+        away = label_direction(np.asarray(pos[t]), [np.asarray(pos[u]) for u in g.neighbors(t)])
         r = 10 + 0.5 * np.sqrt(size)
         ax.annotate(textwrap.fill(labels.get(t, t), 22), pos[t], xytext=(r * away[0], r * away[1]), textcoords="offset points",
                     ha="left" if away[0] > 0.4 else "right" if away[0] < -0.4 else "center",
@@ -256,7 +267,9 @@ def league_heatmap(long: pd.DataFrame, order: list[str], measure: str | Measure,
     ax.set_yticks(range(len(order)), [textwrap.fill(n, 28) for n in names], fontsize=8)
     ax.set_xlabel("column treatment")
     ax.set_ylabel("row treatment")
-    fig.colorbar(im, ax=ax, label="green: favours the row; pink: favours the column")
+    bar = fig.colorbar(im, ax=ax, label=f"{measure.code} (green: favours the row; pink: favours the column)")
+    # ticks on the shown scale (an HR, not its log): the colour is the benefit, the label the effect it stands for
+    bar.ax.yaxis.set_major_formatter(lambda v, _: f"{float(measure.to_shown(-v if lower_is_better else v)):.2f}")
     ax.set_title(f"{measure.code} of row vs column (median)")
     return fig
 
