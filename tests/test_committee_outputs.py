@@ -98,6 +98,7 @@ def test_report_leads_with_question_headline_table_and_forest_before_any_evidenc
     rel = pd.read_csv(run[0] / "relative_effects.csv").query("comparator == 'l_cap' and treatment != 'l_cap'")
     rel = rel.sort_values("median")
     head = text[text.index("rank (95% CrI)"):text.index("Key warnings", text.index("rank (95% CrI)"))]
+    head = head.replace("\u00a0", " ")
     where = [head.index(NAMES[t]) for t in rel["treatment"]]
     assert where == sorted(where)
     for r in rel.itertuples():
@@ -177,6 +178,15 @@ def test_a_warning_raised_twice_is_listed_once_with_its_count_highest_severity_f
     assert all_warnings.count("AB2: the CI is asymmetric") == 1 and "(x2)" in all_warnings
     key = "direct and indirect evidence disagree for Trastuzumab emtansine vs Lapatinib + capecitabine"
     assert all_warnings.index(key) < all_warnings.index("AB2: the CI is asymmetric")   # named, and first
+    assert "EvidenceWarning:" not in all_warnings and "ModelWarning:" not in all_warnings   # Python class names
+
+
+def test_intervals_never_wrap_inside_the_parentheses(run):
+    """Every "(lower to upper)" of the report's text is held together by no-break spaces, so a narrow league cell
+    wraps before the interval ("0.73" / "(0.56 to 0.94)"), never inside it."""
+    text = "\n".join(parse(run[0] / "report.html").parts)
+    intervals = re.findall(r"\((-?[\d.]+)(\s)to(\s)(-?[\d.]+)\)", text)
+    assert len(intervals) > 20 and all(a == b == "\u00a0" for _, a, b, _ in intervals)
 
 
 def test_console_names_treatments_and_ranks_best_first(tmp_path, monkeypatch, capsys):

@@ -5,7 +5,8 @@ Written into the run's temporary folder, so they appear only when the whole run 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from nma.errors import rank_warnings, warnings_text
 from nma.reporting.report import (
     characteristics_html,
     fmt_prob,
+    keep_interval,
     league_html,
     named,
     render_league,
@@ -68,6 +70,12 @@ ABBREVIATIONS = {"CrI": "credible interval (95%, equal-tailed)", "CI": "confiden
                  "pD": "effective number of parameters", "UME": "unrelated mean effects (inconsistency model)",
                  "LOO": "leave-one-out cross-validation (PSIS-LOO)", "ESS": "effective sample size",
                  "MCSE": "Monte Carlo standard error", "SE": "standard error"}
+
+
+def shown_warning(text: str) -> str:
+    """A warning as the report shows it: without the Python class that raised it ("ModelWarning: ..."), which means
+    nothing to a committee (its kind and severity are shown beside it)."""
+    return re.sub(r"^(ModelWarning|EvidenceWarning|UserWarning|RuntimeWarning): ", "", text)
 
 
 def treatment_names(treatments_meta: pd.DataFrame, network) -> dict[str, str]:
@@ -353,9 +361,10 @@ class Deliverables:
             favours = (med < m.null) == lower if hasattr(m, "null") else True
             r = ranks.loc[t]
             rows.append({"id": t, "name": names.get(t, t), "median": float(rel.loc[t, "median"]),
-                         "effect": f"{med:.2f} ({lo:.2f} to {hi:.2f})", "p_better": fmt_prob(float(p_better[i])),
-                         "sucra": f"{r['sucra']:.2f} ({r['sucra_lower']:.2f} to {r['sucra_upper']:.2f})",
-                         "rank": f"{int(r['median_rank'])} ({int(r['rank_lower'])} to {int(r['rank_upper'])})",
+                         "effect": keep_interval(f"{med:.2f} ({lo:.2f} to {hi:.2f})"),
+                         "p_better": fmt_prob(float(p_better[i])),
+                         "sucra": keep_interval(f"{r['sucra']:.2f} ({r['sucra_lower']:.2f} to {r['sucra_upper']:.2f})"),
+                         "rank": keep_interval(f"{int(r['median_rank'])} ({int(r['rank_lower'])} to {int(r['rank_upper'])})"),
                          "cls": (" fav-row" if favours else " fav-col") if excl else ""})
         return sorted(rows, key=lambda r: r["median"] if lower else -r["median"])
 
@@ -370,10 +379,13 @@ class Deliverables:
                    "ifs": "invasive disease-free survival"}.get(str(data.get("outcome", "")).lower(),
                                                                   str(data.get("outcome", "")).replace("_", " "))
         others = [names.get(t, t) for t in self.network.treatments if t != self.network.reference]
-        who = f" in {setting} ({data.get('population', 'itt').replace('_', ' ')} population)" if setting else ""
+        others = ", ".join(others[:-1]) + f" and {others[-1]}" if len(others) > 1 else "".join(others)
+        population = str(data.get("population", "itt"))
+        population = {"itt": "intention-to-treat"}.get(population.lower(), population.replace("_", " "))
+        who = f" in {setting} ({population} population)" if setting else ""
         what = f" on {outcome}" if outcome else ""
         definition = data.get("outcome_definition") or ""
-        return (f"How do {', '.join(others)} compare with {ref}{what}{who}? "
+        return (f"How do {others} compare with {ref}{what}{who}? "
                 f"Effects are {m.name}s ({m.code}) versus {ref}, from {len(self.network.studies)} trials"
                 + (f"; outcome definition: {definition}." if definition else "."))
 
@@ -429,8 +441,8 @@ class Deliverables:
         placed = {"network", "forest", "rankogram", "cumulative rankogram", "league heatmap", "tau prior and posterior",
                   "trace", "rank plot", *check_images}
         extra_sections = extra_sections or []
-        ranked = rank_warnings([named(n, names) for n in (*self.notes, *self._ranking_notes(),
-                                                          *(n for s in extra_sections for n in s.notes))])
+        ranked = [replace(w, text=shown_warning(w.text)) for w in rank_warnings(
+            [named(n, names) for n in (*self.notes, *self._ranking_notes(), *(n for s in extra_sections for n in s.notes))])]
         ranks = self.rank_table.sort_values("sucra", ascending=False)
         ranks = ranks[[c for c in ranks.columns if not c.startswith("p_rank_")]]
         engine = ("exact (quadrature over tau; no MCMC)" if self.engine == "exact" else self.engine)

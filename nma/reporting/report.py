@@ -54,6 +54,15 @@ def fmt_cell(v: object, digits: int = 2) -> str:
     return str(v)
 
 
+_INTERVAL = re.compile(r"\((-?[\d.]+) to (-?[\d.]+)\)")
+
+
+def keep_interval(text: str) -> str:
+    """`text` with each "(lower to upper)" held on one line (no-break spaces): a narrow cell may wrap before the
+    interval, never inside it ("0.27 to" on one line and "5.83)" on the next is misread)."""
+    return _INTERVAL.sub(lambda m: f"({m[1]}\u00a0to\u00a0{m[2]})", text)
+
+
 def _table(df: pd.DataFrame, digits: int = 2, names: dict[str, str] | None = None) -> Markup:
     """A DataFrame as an HTML table for the report: readable column names, numbers right-aligned and formatted by
     `fmt_cell`, probabilities (columns p_*, P(...)) by `fmt_prob`, treatment ids replaced by `names`."""
@@ -66,6 +75,7 @@ def _table(df: pd.DataFrame, digits: int = 2, names: dict[str, str] | None = Non
         for c, v in zip(df.columns, row):
             numeric = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
             text = fmt_prob(v) if c in probs and numeric else fmt_cell(names.get(v, v) if isinstance(v, str) else v, digits)
+            text = keep_interval(text)
             cells.append(f"<td class='num'>{Markup.escape(text)}</td>" if numeric else f"<td>{Markup.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return Markup(f"<table><tr>{head}</tr>{''.join(body)}</table>")
@@ -100,7 +110,8 @@ def league_html(matrix: pd.DataFrame, long: pd.DataFrame, lower_is_better: bool,
             cls = ""
             if excludes_null(r) and not (direct_upper and order.index(t) < order.index(c)):
                 cls = " class='fav-row'" if favours_row(r, lower_is_better) else " class='fav-col'"
-            cells.append(f"<td{cls}>" + "<br>".join(esc(x) for x in str(matrix.loc[t, c]).split("\n")) + "</td>")
+            cells.append(f"<td{cls}>" + "<br>".join(esc(keep_interval(x)) for x in str(matrix.loc[t, c]).split("\n"))
+                         + "</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
     return Markup("".join(parts) + "</table>")
 
