@@ -4,7 +4,8 @@
 # companions' configs, the evidence in data/ and the package's source: a second `make all` with nothing changed
 # does nothing, a changed config reruns only that analysis, `make -j2 all` runs two side by side. A failing
 # analysis is reported and the others still run (make -k); the summary at the end names the failures and
-# `make all` exits non-zero. outputs/index.html is rebuilt once, last.
+# `make all` exits non-zero. outputs/index.html and outputs/manifest.json (every analysis, its hashes, engine and
+# warnings, from the run.json files) are rebuilt once, last.
 .DEFAULT_GOAL := help
 .SECONDEXPANSION:
 .PHONY: help all check analyses test test-fast bench bench-jags example clean
@@ -52,6 +53,7 @@ outputs/%/run.json: analyses/%.toml $$(wildcard analyses/$$*_sensitivity_*.toml)
 
 outputs/index.html: $(RUNS)
 	@$(PY) -c 'from nma.reporting.report import write_index; write_index(__import__("pathlib").Path("outputs"))'
+	@$(PY) -m nma manifest outputs
 	@echo "outputs/index.html: $(N) analyses"
 
 analyses: $(RUNS)
@@ -59,7 +61,8 @@ analyses: $(RUNS)
 all: $(VENV)/done ## set up, validate the evidence, and run every analysis in analyses/ into outputs/<name>/
 	@mkdir -p outputs; rm -f outputs/failed.txt; $(MAKE) --no-print-directory -k outputs/check.txt analyses; \
 	if [ ! -s outputs/failed.txt ]; then $(MAKE) --no-print-directory outputs/index.html; else \
-	  $(PY) -c 'from nma.reporting.report import write_index; write_index(__import__("pathlib").Path("outputs"))'; fi; \
+	  $(PY) -c 'from nma.reporting.report import write_index; write_index(__import__("pathlib").Path("outputs"))'; \
+	  $(PY) -m nma manifest outputs; fi; \
 	if [ -s outputs/failed.txt ]; then echo "FAILED: $$(sort -u outputs/failed.txt | tr '\n' ' ')(see outputs/logs/)"; exit 1; fi; \
 	echo "all $(N) analyses up to date; outputs/index.html"
 

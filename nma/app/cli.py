@@ -1,4 +1,4 @@
-"""Command line: `nma init`, `nma check`, `nma run`, `nma verify`. Errors exit non-zero with an actionable message."""
+"""Command line: `nma init`, `nma check`, `nma run`, `nma manifest`, `nma verify`. Errors exit non-zero with an actionable message."""
 
 from __future__ import annotations
 
@@ -43,17 +43,63 @@ def refuse_table_as_config(path: str) -> None:
 def _cmd_run(args) -> int:
     from nma.analysis.outpath import check_output_dir
 
-    refuse_table_as_config(args.config)
-    out = args.out if args.out is not None else str(Path("outputs") / Path(args.config).stem)
-    check_output_dir(out, config=args.config, allow_outside=args.allow_outside)
+    configs = list(args.config)
+    if len(configs) > 1:
+        return _run_many(args, configs)
+    config = configs[0]
+    refuse_table_as_config(config)
+    out = args.out if args.out is not None else str(Path("outputs") / Path(config).stem)
+    check_output_dir(out, config=config, allow_outside=args.allow_outside)
     from nma.app.run import run_config
 
-    result = run_config(args.config, out=out, engine=args.engine)
+    result = run_config(config, out=out, engine=args.engine)
     print(result.message)
     from nma.errors import rank_warnings
 
     for w in rank_warnings(result.warnings):   # each distinct warning once with its count, highest severity first
         print(f"warning [{w.severity}]: {w.label}")
+    return 0
+
+
+def _run_many(args, configs: list[str]) -> int:
+    """`nma run analyses/*.toml`: each config into outputs/<stem>/, one after another; a failing one is reported and
+    the others still run; outputs/manifest.json lists every analysis folder at the end. Exit 2 if any failed."""
+    from nma.analysis.outpath import check_output_dir
+    from nma.app.manifest import write_manifest
+    from nma.app.run import run_config
+
+    if args.out is not None:
+        raise ConfigError(f"--out {args.out} with {len(configs)} configs: each analysis is written to "
+                          "outputs/<config stem>/. Fix: drop --out, or run one config at a time with its own --out")
+    stems = [Path(c).stem for c in configs]
+    if len(set(stems)) < len(stems):
+        twice = sorted({s for s in stems if stems.count(s) > 1})
+        raise ConfigError(f"configs named {', '.join(twice)} more than once: each would overwrite outputs/<name>/. "
+                          "Fix: give each config its own file name")
+    for config, stem in zip(configs, stems):       # every path checked before anything runs
+        refuse_table_as_config(config)
+        check_output_dir(str(Path("outputs") / stem), config=config, allow_outside=args.allow_outside)
+    failed = []
+    for i, (config, stem) in enumerate(zip(configs, stems), start=1):
+        try:
+            result = run_config(config, out=Path("outputs") / stem, engine=args.engine)
+        except NMAError as err:
+            print(f"[{i}/{len(configs)}] {config}: FAILED: {err}", file=sys.stderr)
+            failed.append(config)
+            continue
+        print(f"[{i}/{len(configs)}] {config}: {result.message.splitlines()[-1]} ({len(result.warnings)} warning(s))")
+    path = write_manifest(Path("outputs"))
+    print(f"{path}: {len(configs) - len(failed)} of {len(configs)} analyses run"
+          + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    return ERROR_EXIT if failed else 0
+
+
+def _cmd_manifest(args) -> int:
+    from nma.app.manifest import build_manifest, write_manifest
+
+    path = write_manifest(args.outputs)
+    m = build_manifest(args.outputs)
+    print(f"{path}: {m['n_analyses']} analyses ({m['n_unconverged']} unconverged)")
     return 0
 
 
@@ -103,14 +149,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="validate evidence and print the network of each setting x outcome")
     p.add_argument("paths", nargs="*", help="data folder(s), evidence CSV(s) or contrast CSV(s) (default: data)")
     p.set_defaults(func=_cmd_check)
-    p = sub.add_parser("run", help="fit one analysis config and write its outputs")
-    p.add_argument("config", help="analysis config (TOML)")
+    p = sub.add_parser("run", help="fit analysis configs and write their outputs")
+    p.add_argument("config", nargs="+", help="analysis config(s) (TOML); several (analyses/*.toml) run one after "
+                   "another into outputs/<stem>/ and write outputs/manifest.json")
     p.add_argument("--out", default=None, help="output folder (default: outputs/<config stem>); must lie inside the "
                    "current directory or the config's project, without symlinks")
     p.add_argument("--allow-outside", action="store_true",
                    help="allow an output folder outside the project or reached through a symlink")
     p.add_argument("--engine", choices=["mcmc", "exact"], default=None, help="override [model] engine")
     p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("manifest", help="write <outputs>/manifest.json: every analysis there, its hashes and warnings")
+    p.add_argument("outputs", nargs="?", default="outputs", help="the folder of analysis folders (default: outputs)")
+    p.set_defaults(func=_cmd_manifest)
     p = sub.add_parser("verify", help="say whether an output folder is current with its data, config and package")
     p.add_argument("outdir")
     p.set_defaults(func=_cmd_verify)
@@ -123,7 +173,10 @@ def report_error(err: NMAError) -> int:
 
 
 def report_interrupt(signum: int, args) -> int:
-    out = getattr(args, "out", None) or (f"outputs/{Path(args.config).stem}" if getattr(args, "config", None) else None)
+    config = getattr(args, "config", None)
+    config = config[0] if isinstance(config, list) and len(config) == 1 else config
+    out = getattr(args, "out", None) or (f"outputs/{Path(config).stem}" if isinstance(config, str) else
+                                         "outputs" if config else None)
     where = f" in {out}" if out else ""
     print(f"interrupted by {interrupt.Interrupted(signum)}: the run was stopped, nothing was written, and the previous "
           f"outputs{where} are untouched (temporary files removed)", file=sys.stderr)

@@ -121,9 +121,11 @@ def _run(cfg: AnalysisConfig, engine: str, outdir: Path, t0: float) -> RunResult
     timings["total"] = time.perf_counter() - t0
     fitted.save(outdir, report_options(cfg, companions, extensions), provenance(cfg, prepared), timings)
     if outdir.parent.name == "outputs" and not os.environ.get(NO_INDEX_ENV):
+        from nma.app.manifest import write_manifest
         from nma.reporting.report import write_index
 
         write_index(outdir.parent)
+        write_manifest(outdir.parent)
     names = treatment_names(prepared.assembled.treatments, fitted.network)
     notes = tuple(named(n, names) for n in (*prepared.notes, *map(str, fitted.warnings)))
     return RunResult(outdir, summary_message(prepared, fitted, outdir, timings["total"]), fitted.converged, notes)
