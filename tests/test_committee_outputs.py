@@ -163,7 +163,11 @@ def test_two_trial_direct_estimate_of_the_exact_fit_is_its_tau_posterior_mixture
 def test_league_caption_states_the_direct_rule(run):
     for page in ("league_table.html", "report.html"):
         assert DIRECT_RULE in " ".join(" ".join(parse(run[0] / page).parts).split())
-    assert DIRECT_RULE in pd.read_excel(run[0] / "league_table.xlsx", sheet_name="League table", header=None).iat[0, 0]
+    sheet = pd.read_excel(run[0] / "league_table.xlsx", sheet_name="League table", header=None)
+    assert DIRECT_RULE in sheet.iat[0, 0]
+    beneath = " ".join(str(v) for v in sheet.iloc[3 + len(NAMES):, 0].dropna())
+    assert "d (log-HR versus the reference) ~ normal with mean 0 and SD 10" in beneath   # both priors in the footnote
+    assert "tau (between-study SD, log scale) ~ half-normal with scale 0.5" in beneath
 
 
 def test_a_warning_raised_twice_is_listed_once_with_its_count_highest_severity_first(run):

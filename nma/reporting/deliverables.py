@@ -140,7 +140,7 @@ class Deliverables:
             direct = league.shown_scale(direct_rel, measure)
         matrix = league.league_matrix(long, self.order, direct=direct)
         text = league.caption(measure, lower, direct_upper=direct_upper)
-        footnotes = [f"Model: {self.spec.effects} effects; {self.spec.describe().splitlines()[1]}",
+        footnotes = [f"Model: {self.spec.effects} effects; " + " ".join(self.spec.describe().splitlines()[1:-1]),  # both priors
                      f"Analysis {self.cfg.name}; nma {__version__}; input hash {self.run_info['input_hash'][:12]}; "
                      f"seed {self.run_info['seed']}."]
         if not self.converged:

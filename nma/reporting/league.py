@@ -113,6 +113,8 @@ LINE_POINTS = 15.0
 #: Column widths in characters: the row-name column and each treatment column. Ten treatments of 20 characters fit
 #: one landscape A4 page wide after Excel's fit-to-width scaling without the text becoming unreadable.
 NAME_WIDTH, CELL_WIDTH = 30, 20
+#: Up to this many treatments the league table prints on one landscape A4 page (scaled to fit, still legible).
+FIT_ONE_PAGE = 12
 
 
 def _lines(text: str, width: int) -> int:
@@ -208,7 +210,8 @@ def write_xlsx(long: pd.DataFrame, matrix: pd.DataFrame, path: Path, text: str, 
                     continue  # direct-only cells are not shaded: shading describes the network estimate
                 elif excludes_null(lookup[(t, col)]):
                     cell.fill = favour_row if favours_row(lookup[(t, col)], lower_is_better) else favour_col
-            ws.row_dimensions[i].height = LINE_POINTS * max(_lines(rname, NAME_WIDTH), _lines(rname, CELL_WIDTH))
+            cells = [str(v) for v in table.iloc[i - header_row - 1]]   # a direct cell ("... [direct]") wraps too
+            ws.row_dimensions[i].height = LINE_POINTS * max(_lines(rname, NAME_WIDTH), *(_lines(v, CELL_WIDTH) for v in cells))
         ws.freeze_panes = ws.cell(header_row + 1, 2)
         ws.column_dimensions["A"].width = NAME_WIDTH
         for j in range(2, n + 2):
@@ -226,7 +229,9 @@ def write_xlsx(long: pd.DataFrame, matrix: pd.DataFrame, path: Path, text: str, 
         ws.page_setup.orientation = "landscape"
         ws.page_setup.paperSize = ws.PAPERSIZE_A4
         ws.page_setup.fitToWidth = 1
-        ws.page_setup.fitToHeight = 0
+        # up to FIT_ONE_PAGE treatments the table is scaled to one page (a 9x9 table otherwise left its last row
+        # alone on a second page in LibreOffice); larger ones run on over pages, one page wide, titles repeated
+        ws.page_setup.fitToHeight = 1 if n <= FIT_ONE_PAGE else 0
         ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
         ws.print_title_rows = f"{header_row}:{header_row}"
         ws.print_title_cols = "A:A"
