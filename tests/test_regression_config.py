@@ -232,3 +232,65 @@ def test_class_report_invariants(classes_run):
     html = (classes_run / "report.html").read_text().replace("\xa0", " ")   # no-break spaces in cells
     ref = rel[(rel.comparator == "pt_taxane") & (rel.treatment == "tdm1")].iloc[0]
     assert re.search(re.escape(f"{ref.exp_median:.2f} ({ref.exp_lower:.2f} to {ref.exp_upper:.2f})"), html)
+
+
+# ---- a covariate from a column of the user's own CSV ------------------------------------------------------------------
+USER_CSV = """study,treatment,y,se,latitude
+S1,A,,,10
+S1,B,-0.5,0.2,10
+S2,A,,,30
+S2,B,-0.2,0.25,
+S3,A,,,50
+S3,C,-0.3,0.2,50
+S4,B,,,{s4}
+S4,C,0.1,0.3,
+"""
+USER_CONFIG = """title = "user"
+[data]
+contrasts = "c.csv"
+[model]
+effects = "fixed"
+reference = "A"
+d_prior_sd = 10
+checks = false
+[model.regression]
+covariate = "latitude"
+[sampler]
+seed = 1
+"""
+
+
+def test_user_csv_covariate_missing_value_names_the_study(tmp_path, no_fit):
+    (tmp_path / "c.csv").write_text(USER_CSV.format(s4=""))
+    (tmp_path / "a.toml").write_text(USER_CONFIG)
+    with pytest.raises(ConfigError, match=r"no value for 1 trial\(s\) of the network: S4\. .*Fix: fill in the column "
+                                          "latitude"):
+        run_config(tmp_path / "a.toml", out=tmp_path / "out")
+
+
+def test_user_csv_covariate_equals_the_closed_form(tmp_path):
+    """Fixed effect, shared coefficient: the posterior of (d_B, d_C, B) is normal with precision X'V^-1 X + I / s^2
+    and mean (X'V^-1 X + I / s^2)^-1 X'V^-1 y (GLS with the N(0, s^2) prior), computed here from the CSV's numbers;
+    x is centred at the studies' mean, 27.5. Contrasts: S1, S2 B vs A; S3 C vs A; S4 C vs B, where a shared
+    coefficient cancels."""
+    (tmp_path / "c.csv").write_text(USER_CSV.format(s4="20"))
+    (tmp_path / "a.toml").write_text(USER_CONFIG)
+    run_config(tmp_path / "a.toml", out=tmp_path / "out")
+    c = 27.5
+    X = np.array([[1, 0, 10 - c], [1, 0, 30 - c], [0, 1, 50 - c], [-1, 1, 0]], float)
+    y = np.array([-0.5, -0.2, -0.3, 0.1])
+    W = np.diag(1 / np.array([0.2, 0.25, 0.2, 0.3]) ** 2)
+    P = X.T @ W @ X + np.eye(3) / 10**2
+    cov = np.linalg.inv(P)
+    mean = cov @ X.T @ W @ y
+    coef = pd.read_csv(tmp_path / "out" / "regression_coefficients.csv")
+    b = coef[coef["kind"] == "beta_mean"].iloc[0]
+    assert b["mean"] == pytest.approx(mean[2], abs=1e-10)
+    assert b["sd"] == pytest.approx(np.sqrt(cov[2, 2]), abs=1e-10)
+    effects = pd.read_csv(tmp_path / "out" / "regression_effects.csv")
+    at = effects[(effects["comparator"] == "A") & (effects["treatment"] == "B")].set_index("covariate_value")
+    for x in at.index:                                    # default at: the observed range, 10 and 50
+        assert at.loc[x, "mean"] == pytest.approx(mean[0] + mean[2] * (x - c), abs=1e-10)
+    assert sorted(at.index) == [10, 50]
+    values = pd.read_csv(tmp_path / "out" / "regression_covariate.csv")
+    assert dict(zip(values["study"], values["value"])) == {"S1": 10, "S2": 30, "S3": 50, "S4": 20}

@@ -59,16 +59,23 @@ def _network(cfg: AnalysisConfig) -> Assembled:
         log = (f"arm-level counts read from {cfg.arms_path}",) + (
             (f"contrast-level log-ORs read from {cfg.contrasts_path}",) if contrasts is not None else ())
     elif cfg.ratios_path is not None:
-        network = Network.from_ratios(load_ratios(cfg.ratios_path, cfg.measure), cfg.measure, reference=cfg.reference,
+        network = Network.from_ratios(load_ratios(cfg.ratios_path, cfg.measure, _covariates(cfg)), cfg.measure, reference=cfg.reference,
                                       source=str(cfg.ratios_path))
         log = (f"{cfg.measure.name}s with their confidence intervals read from {cfg.ratios_path}; log-{cfg.measure.code} "
                "and SE derived from each CI",)
     else:
-        network = Network.from_contrasts(load_contrasts(cfg.contrasts_path, measure=cfg.measure), measure=cfg.measure,
+        network = Network.from_contrasts(load_contrasts(cfg.contrasts_path, measure=cfg.measure,
+                                                        covariates=_covariates(cfg)), measure=cfg.measure,
                                          reference=cfg.reference, source=str(cfg.contrasts_path))
         log = (f"contrasts read from {cfg.contrasts_path} (y on the {cfg.measure.model_scale} scale)",)
     network, meta = _labelled(network, cfg)
     return Assembled(network, log, NO_SOURCES, meta)
+
+
+def _covariates(cfg: AnalysisConfig) -> tuple[str, ...]:
+    """The column a [model.regression] reads from the user's own CSV (kept beside the contrasts)."""
+    req = cfg.extensions.regression
+    return (req.regression.covariate,) if req is not None else ()
 
 
 def _labelled(network: Network, cfg: AnalysisConfig) -> tuple[Network, pd.DataFrame]:

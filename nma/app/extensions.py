@@ -135,20 +135,21 @@ def _covariate(cfg, network, req: RegressionRequest) -> tuple[dict, str]:
     name = req.regression.covariate
     key = f"{cfg.path}: [model.regression] covariate = \"{name}\""
     if cfg.evidence_dir is None:
-        raise ConfigError(f"{key}: covariates are read from data/characteristics.csv, and this network is given as a "
-                          "file. Fix: fit it in Python with nma.fit_regression(network, nma.Regression(...), values="
-                          "{study: value, ...}), or select the trials from data/ with [data] setting and outcome")
-    from nma.evidence.characteristics import covariate_values
+        values, source = _file_covariate(cfg, network, name, key)
+    else:
+        from nma.evidence.characteristics import covariate_values
 
-    try:
-        values, source = covariate_values(cfg.evidence_dir, network.studies, name)
-    except NMAError as err:
-        raise ConfigError(f"{key}: {err}") from None
+        try:
+            values, source = covariate_values(cfg.evidence_dir, network.studies, name)
+        except NMAError as err:
+            raise ConfigError(f"{key}: {err}") from None
     missing = [s for s in network.studies if s not in values]
     if missing:
+        fix = ("add a sourced row for each to data/characteristics.csv, or remove them with [data] exclude_trials "
+               "(and say why in the description)") if cfg.evidence_dir is not None else (
+               f"fill in the column {name} for each of them in the network file, or remove their rows")
         raise ConfigError(f"{key}: no value for {len(missing)} trial(s) of the network: {', '.join(missing)}. Trials are "
-                          "never dropped silently. Fix: add a sourced row for each to data/characteristics.csv, or "
-                          "remove them with [data] exclude_trials (and say why in the description)")
+                          f"never dropped silently. Fix: {fix}")
     numeric = all(isinstance(v, float) for v in values.values())
     for v in req.at:
         if numeric and isinstance(v, str):
@@ -162,6 +163,29 @@ def _covariate(cfg, network, req: RegressionRequest) -> tuple[dict, str]:
         raise ConfigError(f"{key}: every trial has the value {next(iter(values.values())):g}, so it cannot explain "
                           "anything. Fix: choose a covariate that varies between the network's trials")
     return values, source
+
+
+def _file_covariate(cfg, network, name: str, key: str) -> tuple[dict, str]:
+    """The covariate from a column of the user's own CSV: one value per study (on any of its rows; the others empty
+    or equal), numbers if every value is a number, else categories."""
+    file = cfg.contrasts_path or cfg.ratios_path or cfg.arms_path
+    c = network.contrasts
+    if name not in c.columns:
+        raise ConfigError(f"{key}: the network file {file} has no column {name!r}. Fix: add a column {name} with each "
+                          "study's value (on every row of the study, or on one), or correct the covariate's name")
+    values = {}
+    for study, g in c.groupby("study", sort=False):
+        seen = sorted({str(v).strip() for v in g[name] if str(v).strip() not in ("", "nan")})
+        if len(seen) > 1:
+            raise ConfigError(f"{key}: study {study!r} has {len(seen)} different values in {file} ({', '.join(seen)}); a "
+                              "study-level covariate has one. Fix: give the study one value")
+        if seen:
+            values[str(study)] = seen[0]
+    try:
+        values = {s: float(v) for s, v in values.items()}
+    except ValueError:
+        pass
+    return values, f"column {name} of {file} (study-level: one value per study)"
 
 
 def _classes(cfg, network, req: ClassesRequest) -> Classes:

@@ -31,14 +31,17 @@ DIFFERENCE_MIN_SE = 1e-6
 MAX_PATIENTS = 1e8
 
 
-def load_contrasts(path: str | Path, *, measure: str | Measure | None = None) -> pd.DataFrame:
+def load_contrasts(path: str | Path, *, measure: str | Measure | None = None,
+                   covariates: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read and validate a contrast CSV in the canonical format.
 
     `measure` (default: a ratio measure, log scale, as `Network.from_contrasts` defaults to HR) sets the plausible
     size of y and se: |y| <= 50 and 1e-4 <= se <= 50 on a log-ratio scale, |y| <= 1e6 and 1e-6 <= se <= 1e6 on a
     difference scale; anything beyond is refused with its file, row and column. A spreadsheet's CSV (UTF-8 with a
-    byte-order mark, CRLF line endings) is read as it is."""
-    frame = read_csv_strict(path, required=CONTRAST_COLUMNS, optional=CONTRAST_OPTIONAL + PROVENANCE, allow_bom=True)
+    byte-order mark, CRLF line endings) is read as it is. `covariates`: extra columns a meta-regression reads (kept
+    as text; [model.regression] covariate)."""
+    frame = read_csv_strict(path, required=CONTRAST_COLUMNS, optional=CONTRAST_OPTIONAL + PROVENANCE + tuple(covariates),
+                            allow_bom=True)
     name = str(path)
     scale = measure_of(measure) if measure is not None else MEASURES["HR"]
     y, se, n = [], [], []

@@ -34,7 +34,7 @@ def _header(path: Path) -> list[str]:
     return [h.strip() for h in next(csv.reader(io.StringIO(text, newline="")), [])]   # CR, LF or CRLF
 
 
-def read_ratios(path: str | Path, measure: str | Measure = "HR") -> pd.DataFrame:
+def read_ratios(path: str | Path, measure: str | Measure = "HR", covariates: tuple[str, ...] = ()) -> pd.DataFrame:
     """The ratio CSV as strings with a `_row` column (spreadsheet row), after the file-level checks."""
     path = Path(path)
     measure = measure_of(measure, "[data] measure")
@@ -43,18 +43,19 @@ def read_ratios(path: str | Path, measure: str | Measure = "HR") -> pd.DataFrame
                              f"the differences and their SEs as a contrasts file ([data] contrasts = \"...\" with "
                              f"measure = \"{measure.code}\"), or set [data] measure to HR, OR, RR or RaR")
     names = (*RATIO_COLUMN_CODES, "ratio")
-    frame = read_csv_strict(path, required=RATIO_REQUIRED, optional=(*names, *RATIO_OPTIONAL, *PROVENANCE),
+    frame = read_csv_strict(path, required=RATIO_REQUIRED, optional=(*names, *RATIO_OPTIONAL, *PROVENANCE, *covariates),
                             allow_bom=True)
     col = ratio_column(_header(path), measure, str(path), lambda c: {"row": 1, "column": c})
     return frame.drop(columns=[c for c in names if c != col])
 
 
-def load_ratios(path: str | Path, measure: str | Measure = "HR") -> pd.DataFrame:
+def load_ratios(path: str | Path, measure: str | Measure = "HR", covariates: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read and validate a ratio CSV; returns the canonical contrast table (y = log ratio, se from the CI) with
-    the ratio, CI and provenance columns kept beside it for the report."""
-    frame = read_ratios(path, measure)
+    the ratio, CI and provenance columns kept beside it for the report, and the `covariates` columns (text) a
+    meta-regression reads."""
+    frame = read_ratios(path, measure, covariates)
     out = contrasts_from_ratios(frame, measure_of(measure), str(path))
-    for col in PROVENANCE:
+    for col in (*PROVENANCE, *covariates):
         if col in frame and (frame[col] != "").any():
             out[col] = frame[col].to_numpy()
     return out.drop(columns=ROW)
