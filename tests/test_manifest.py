@@ -68,14 +68,59 @@ def test_a_failing_config_does_not_stop_the_others(project, capsys):
 def test_refused_before_anything_runs(project, capsys):
     a, b = config(project, "x"), config(project, "y")
     assert cli.main(["run", a, b, "--out", "outputs/z"]) == cli.ERROR_EXIT
-    assert "--out outputs/z with 2 configs" in capsys.readouterr().err
+    assert "--out outputs/z with 2 config(s)" in capsys.readouterr().err
     (project / "other").mkdir()
     (project / "other" / "x.toml").write_text((project / a).read_text().replace("../", "../"), encoding="utf-8")
     assert cli.main(["run", a, "other/x.toml"]) == cli.ERROR_EXIT
-    assert "configs named x more than once" in capsys.readouterr().err
+    assert "analyses named x more than once" in capsys.readouterr().err
     assert not (project / "outputs").exists()
 
 
 def test_manifest_of_a_missing_folder(project, capsys):
     assert cli.main(["manifest", "nowhere"]) == cli.ERROR_EXIT
     assert "nowhere: no such outputs folder" in capsys.readouterr().err
+
+
+def test_picos_expand_comparators_into_analyses(project, capsys):
+    """A file-route config with [[picos]] comparator = ["A", "B"]: two analyses, each with that comparator as the
+    reference and the [decision] comparator, in outputs/<stem>__<pico>/, and the manifest lists both."""
+    c = config(project, "trio", '[[picos]]\ncomparator = ["A", "B"]')
+    assert cli.main(["run", c]) == 0
+    manifest = json.loads((project / "outputs" / "manifest.json").read_text())
+    assert [e["name"] for e in manifest["analyses"]] == ["trio__a", "trio__b"]
+    for entry, comparator in zip(manifest["analyses"], "AB"):
+        run = json.loads((project / entry["output_folder"] / "run.json").read_text())
+        assert run["network"]["reference"] == comparator
+        assert run["config"]["decision"]["comparator"] == comparator and "picos" not in run["config"]
+        assert entry["config_sha256"] == sha(project / c) and entry["input_hash"] == run["input_hash"]
+        probs = (project / entry["output_folder"] / "decision_probabilities.csv").read_text()
+        assert all(line.split(",")[1] == comparator for line in probs.splitlines()[1:])
+
+
+def test_picos_expand_population_by_outcome(tmp_path):
+    """On data/ evidence: population x outcome, in order, each a config of its own (loaded, not run)."""
+    from nma.app.picos import pico_configs
+
+    path = tmp_path / "grid.toml"
+    path.write_text('title = "grid"\n[data]\nevidence = "%s"\nsetting = "metastatic_first_line"\noutcome = "pfs"\n'
+                    '[[picos]]\npopulation = ["itt", "hr_positive"]\noutcome = ["pfs", "os"]\n'
+                    % (Path(__file__).resolve().parents[1] / "data"), encoding="utf-8")
+    cfgs = pico_configs(path)
+    assert [c.name for c in cfgs] == ["grid__itt_pfs", "grid__itt_os", "grid__hr_positive_pfs", "grid__hr_positive_os"]
+    assert [(c.selection.population, c.selection.outcome) for c in cfgs] == [
+        ("itt", "pfs"), ("itt", "os"), ("hr_positive", "pfs"), ("hr_positive", "os")]
+    assert cfgs[1].title == "grid [population itt, outcome os]"
+
+
+@pytest.mark.parametrize("picos, match", [
+    ('[[picos]]\nname = "x"', "names no population, outcome or comparator"),
+    ('[[picos]]\ncomparator = []', r"comparator = \[\] must be a non-empty"),
+    ('[[picos]]\ncomparators = ["A"]', r"unknown key \[picos\] comparators"),
+    ('[[picos]]\noutcome = "os"', "population and outcome select from data/"),
+    ('[[picos]]\ncomparator = "A"\n[[picos]]\ncomparator = "A"', "repeats entry 1"),
+])
+def test_bad_picos_are_refused_before_anything_runs(project, capsys, picos, match):
+    c = config(project, "bad_picos", picos)
+    assert cli.main(["run", c]) == cli.ERROR_EXIT
+    assert __import__("re").search(match, capsys.readouterr().err)
+    assert not (project / "outputs").exists()

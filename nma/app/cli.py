@@ -43,8 +43,10 @@ def refuse_table_as_config(path: str) -> None:
 def _cmd_run(args) -> int:
     from nma.analysis.outpath import check_output_dir
 
+    from nma.app.picos import has_picos
+
     configs = list(args.config)
-    if len(configs) > 1:
+    if len(configs) > 1 or has_picos(configs[0]):
         return _run_many(args, configs)
     config = configs[0]
     refuse_table_as_config(config)
@@ -62,34 +64,44 @@ def _cmd_run(args) -> int:
 
 
 def _run_many(args, configs: list[str]) -> int:
-    """`nma run analyses/*.toml`: each config into outputs/<stem>/, one after another; a failing one is reported and
-    the others still run; outputs/manifest.json lists every analysis folder at the end. Exit 2 if any failed."""
+    """`nma run analyses/*.toml` (or a config with [[picos]]): each analysis into outputs/<name>/, one after another;
+    a failing one is reported and the others still run; outputs/manifest.json lists every analysis folder at the end.
+    [[picos]] configs are expanded (and every expansion loaded) before anything runs. Exit 2 if any failed."""
     from nma.analysis.outpath import check_output_dir
     from nma.app.manifest import write_manifest
-    from nma.app.run import run_config
+    from nma.app.picos import has_picos, pico_configs
+    from nma.app.run import run_analysis, run_config
 
     if args.out is not None:
-        raise ConfigError(f"--out {args.out} with {len(configs)} configs: each analysis is written to "
-                          "outputs/<config stem>/. Fix: drop --out, or run one config at a time with its own --out")
-    stems = [Path(c).stem for c in configs]
-    if len(set(stems)) < len(stems):
-        twice = sorted({s for s in stems if stems.count(s) > 1})
-        raise ConfigError(f"configs named {', '.join(twice)} more than once: each would overwrite outputs/<name>/. "
-                          "Fix: give each config its own file name")
-    for config, stem in zip(configs, stems):       # every path checked before anything runs
+        raise ConfigError(f"--out {args.out} with {len(configs)} config(s) giving several analyses (several files, or "
+                          "[[picos]]): each analysis is written to outputs/<name>/. Fix: drop --out, or run one config "
+                          "without [[picos]] at a time with its own --out")
+    for config in configs:
         refuse_table_as_config(config)
-        check_output_dir(str(Path("outputs") / stem), config=config, allow_outside=args.allow_outside)
+    # (label, name, what to run): a config path, or a loaded [[picos]] expansion
+    items = []
+    for c in configs:
+        items += ([(f"{c} [{cfg.pico}]", cfg.name, cfg) for cfg in pico_configs(c)] if has_picos(c)
+                  else [(c, Path(c).stem, c)])
+    names = [name for _, name, _ in items]
+    if len(set(names)) < len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ConfigError(f"analyses named {', '.join(twice)} more than once: each would overwrite outputs/<name>/. "
+                          "Fix: give each config its own file name")
+    for label, name, _ in items:       # every output path checked before anything runs
+        check_output_dir(str(Path("outputs") / name), config=label.split(" [")[0], allow_outside=args.allow_outside)
     failed = []
-    for i, (config, stem) in enumerate(zip(configs, stems), start=1):
+    for i, (label, name, what) in enumerate(items, start=1):
         try:
-            result = run_config(config, out=Path("outputs") / stem, engine=args.engine)
+            run = run_config if isinstance(what, str) else run_analysis
+            result = run(what, out=Path("outputs") / name, engine=args.engine)
         except NMAError as err:
-            print(f"[{i}/{len(configs)}] {config}: FAILED: {err}", file=sys.stderr)
-            failed.append(config)
+            print(f"[{i}/{len(items)}] {label}: FAILED: {err}", file=sys.stderr)
+            failed.append(label)
             continue
-        print(f"[{i}/{len(configs)}] {config}: {result.message.splitlines()[-1]} ({len(result.warnings)} warning(s))")
+        print(f"[{i}/{len(items)}] {label}: {result.message.splitlines()[-1]} ({len(result.warnings)} warning(s))")
     path = write_manifest(Path("outputs"))
-    print(f"{path}: {len(configs) - len(failed)} of {len(configs)} analyses run"
+    print(f"{path}: {len(items) - len(failed)} of {len(items)} analyses run"
           + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     return ERROR_EXIT if failed else 0
 

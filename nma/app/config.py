@@ -26,7 +26,8 @@ MAX_SEED = 2**32 - 1
 
 #: Allowed keys and their types, per table. Anything else is an error with a suggestion.
 SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "": {"title": str, "description": str, "data": dict, "model": dict, "sampler": dict, "decision": dict},
+    "": {"title": str, "description": str, "data": dict, "model": dict, "sampler": dict, "decision": dict,
+         "picos": list},
     "data": {"evidence": str, "contrasts": str, "arms": str, "setting": str, "outcome": str, "population": str,
              "outcome_definition": str, "exclude_trials": list, "include_trials": list, "reference_variance_fraction": (int, float),
              "trials": dict, "nodes": dict, "nodes_rationale": str, "responders_from_rates": bool,
@@ -41,6 +42,7 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "model.classes": CLASSES_KEYS,
     "sampler": {"seed": int, "chains": int, "draws": int, "tune": int, "target_accept": float, "cores": int},
     "decision": {"thresholds": list, "comparator": str},
+    "picos": {"name": str, "population": (str, list), "outcome": (str, list), "comparator": (str, list)},
 }
 
 
@@ -73,10 +75,11 @@ class AnalysisConfig:
     extensions: Extensions = Extensions()        # [model.regression], [model.classes] (nma/app/extensions.py)
     decision_thresholds: tuple[float, ...] | None = None   # [decision] thresholds (shown scale); None: null and mid
     decision_comparator: str | None = None       # [decision] comparator; None: the reference
+    pico: str | None = None                      # one expansion of [[picos]] (nma/app/picos.py): its name suffix
 
     @property
     def name(self) -> str:
-        return self.path.stem
+        return f"{self.path.stem}__{self.pico}" if self.pico else self.path.stem
 
     @property
     def binary(self) -> bool:
@@ -176,17 +179,22 @@ def _file_route(data: dict, model: dict, path: Path, resolve) -> tuple:
     return get("contrasts"), get("arms"), get("ratios"), measure, get("treatments"), dict(labels)
 
 
-def load_config(path: str | Path) -> AnalysisConfig:
-    path = Path(path)
+def read_toml(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found. Fix: check the path; the shipped configs are in analyses/")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: TOML syntax error: {err}. Fix: check quotes, brackets and '=' on that line") from err
     except UnicodeDecodeError as err:
         line = path.read_bytes()[: err.start].count(b"\n") + 1
         raise ConfigError(f"{path}: line {line}: not valid UTF-8 (byte {err.start}). Fix: re-save the file as UTF-8") from err
+
+
+def load_config(path: str | Path, raw: dict | None = None, pico: str | None = None) -> AnalysisConfig:
+    """The config in `path`; with `raw`, that content instead of the file's (a [[picos]] expansion, named `pico`)."""
+    path = Path(path)
+    raw = read_toml(path) if raw is None else raw
     _check_table(raw, "", path)
     data = raw.get("data", {})
     model = raw.get("model", {})
@@ -297,5 +305,5 @@ def load_config(path: str | Path) -> AnalysisConfig:
                           arms_path=arms_path, ratios_path=ratios_path, measure=measure,
                           treatments_path=treatments_path, labels=labels, extensions=parse_extensions(model, path),
                           decision_thresholds=None if thresholds is None else tuple(float(t) for t in thresholds),
-                          decision_comparator=decision.get("comparator"))
+                          decision_comparator=decision.get("comparator"), pico=pico)
     return cfg

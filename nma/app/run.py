@@ -57,6 +57,12 @@ def run_config(config_path: str | Path, out: str | Path | None = None, engine: s
     return _run(cfg, engine or cfg.engine, outdir, t0)
 
 
+def run_analysis(cfg: AnalysisConfig, out: str | Path | None = None, engine: str | None = None) -> RunResult:
+    """Run one loaded config (e.g. a [[picos]] expansion) into `out` (default outputs/<cfg.name>)."""
+    outdir = Path(out) if out is not None else Path("outputs") / cfg.name
+    return _run(cfg, engine or cfg.engine, outdir, time.perf_counter())
+
+
 def prepare(cfg: AnalysisConfig, engine: str) -> Prepared:
     """Assemble the network and the spec, and validate every config key against the network: all before fitting."""
     with warnings.catch_warnings(record=True) as record:
