@@ -48,6 +48,10 @@ def test_defaults_are_the_reference_null_and_mid(fit):
     probs = s.tables["decision_probabilities.csv"]
     assert set(probs["comparator"]) == {fit.network.reference}
     assert sorted(set(probs["threshold"])) == [0.8, 1.0]
+    # with an MID the thresholds of the MID decision: farther out on both sides (the rival must gain log(1/0.8) more)
+    pd.testing.assert_frame_equal(s.tables["threshold_study_mid.csv"], nma.threshold(fit, mid=0.8))
+    plain, mid = s.tables["threshold_study.csv"], s.tables["threshold_study_mid.csv"]
+    assert np.all(mid["upper_threshold"] >= plain["upper_threshold"]) and np.all(mid["lower_threshold"] <= plain["lower_threshold"])
 
 
 def test_draws_only_deliverables_agree_with_the_exact_posterior(fit):

@@ -131,6 +131,7 @@ def test_fit_level_thresholds_close_to_published():
     c = nma.threshold(fit, level="contrast")
     assert list(zip(c["treatment"], c["comparator"])) == [("2", "1"), ("3", "1"), ("4", "1"), ("5", "1"),
                                                           ("4", "3"), ("5", "3"), ("6", "3")]
+    # the vignette: "very small thresholds for the combined evidence on treatment contrasts 5 vs. 3 and 6 vs. 3"
     assert set(c.loc[c["sensitive"], "treatment"] + " vs " + c.loc[c["sensitive"], "comparator"]) == {"5 vs 3", "6 vs 3"}
 
 

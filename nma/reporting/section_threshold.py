@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from nma.checks.threshold import contrast_thresholds, study_thresholds
+from nma.checks.threshold import contrast_thresholds, mid_on_model_scale, study_thresholds
 from nma.core.network import Network
 from nma.posterior.decision import decision_probabilities, default_thresholds
 from nma.reporting.report import _table
@@ -162,5 +162,12 @@ def section(d) -> Section | None:
                  f"({', '.join(pd.unique(study.loc[study['sensitive'], 'study']))}); see threshold_study.csv",)
     tables = {"threshold_study.csv": study, "threshold_contrast.csv": contrast, "decision_probabilities.csv": probs}
     sheets = {"Threshold (study)": study, "Threshold (contrast)": contrast, "Decision probabilities": probs}
+    mid = getattr(d.cfg, "mid", None)
+    if mid is not None:   # the decision changes only when another treatment is better by at least the MID
+        with_mid = study_thresholds(network, spec, posterior, mid=mid_on_model_scale(mid, measure, spec.lower_is_better))
+        tables["threshold_study_mid.csv"] = with_mid
+        sheets["Threshold (study, MID)"] = with_mid
+        body += (f"<p class='caption small'>{Markup.escape(f'Study-level thresholds when the decision changes only for a gain of at least the MID ({measure.code} {mid:g}, nmathresh mcid.type = change).')}</p>"
+                 f"<div class='wide'>{_table(_shown_thresholds(with_mid, measure, names), 3, names)}</div>")
     return Section("threshold", "Threshold analysis and decision probabilities", Markup(body), tables, sheets, figures,
                    {FIGURE: CAPTION}, notes)
