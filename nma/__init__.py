@@ -29,6 +29,7 @@ from nma.errors import (
     NMAError,
 )
 from nma.evidence.base import EvidenceBase, load_evidence
+from nma.models.frequentist import FrequentistFit, frequentist
 from nma.models.regression import Classes, Regression, fit_regression
 from nma.models.regression import notes as regression_notes
 
@@ -37,7 +38,7 @@ __all__ = [
     "Note", "plot_network", "plot_forest", "plot_ranks", "plot_league", "plot_tau", "plot_nodesplit", "plot_devdev",
     "plot_sensitivity", "save_figure", "NMAError", "EvidenceError", "NetworkDataError", "ConfigError",
     "ModelSpecError", "ConvergenceError", "EvidenceWarning", "ModelWarning",
-    "Regression", "Classes", "fit_regression", "regression_notes", "threshold",
+    "Regression", "Classes", "fit_regression", "regression_notes", "threshold", "frequentist", "FrequentistFit",
 ]
 
 #: The figures load matplotlib on first use (PEP 562), so `import nma` stays light for runs that draw nothing.
