@@ -221,3 +221,15 @@ def test_console_names_treatments_and_ranks_best_first(tmp_path, monkeypatch, ca
         ranking.index(f"{i}. {labels[t]}: ") for i, t in enumerate(best_first, 1))
     warned = [line for line in out.splitlines() if line.startswith("warning")]
     assert len(warned) == len(set(warned)) and all(re.match(r"warning \[(key|warning|note)\]: ", w) for w in warned)
+
+
+def test_diagnostics_table_names_parameters_and_prints_counts_as_counts():
+    """The appendix's sampler table: d[id] shown as d[name], ESS as a whole number of draws, R-hat to the 3 decimals
+    its 1.01 gate needs."""
+    from nma.reporting.report import _table
+
+    diag = pd.DataFrame({"parameter": ["d[tdm1]", "tau"], "r_hat": [1.004, 1.0], "ess_bulk": [2616.61, 3000.2]})
+    p = _Text()
+    p.feed(str(_table(diag, names=NAMES)))
+    assert p.parts == ["parameter", "R-hat", "ESS (bulk)", "d[Trastuzumab emtansine]", "1.004", "2617", "tau", "1.000",
+                       "3000"]

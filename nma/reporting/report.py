@@ -74,7 +74,13 @@ def _table(df: pd.DataFrame, digits: int = 2, names: dict[str, str] | None = Non
         cells = []
         for c, v in zip(df.columns, row):
             numeric = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+            if c == "parameter" and isinstance(v, str):
+                v = named(v, names)          # a sampler parameter, d[tdm1]: d[Trastuzumab emtansine (T-DM1)]
+            elif c in ("ess_bulk", "ess_tail") and numeric and np.isfinite(v):
+                v = int(round(float(v)))     # an effective sample size is a count
             text = fmt_prob(v) if c in probs and numeric else fmt_cell(names.get(v, v) if isinstance(v, str) else v, digits)
+            if c == "r_hat" and numeric and np.isfinite(v):
+                text = f"{float(v):.3f}"     # against the gate of 1.01: "1" or "1.00" would hide 1.004
             text = keep_interval(text)
             cells.append(f"<td class='num'>{Markup.escape(text)}</td>" if numeric else f"<td>{Markup.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
