@@ -233,3 +233,20 @@ def test_diagnostics_table_names_parameters_and_prints_counts_as_counts():
     p.feed(str(_table(diag, names=NAMES)))
     assert p.parts == ["parameter", "R-hat", "ESS (bulk)", "d[Trastuzumab emtansine]", "1.004", "2617", "tau", "1.000",
                        "3000"]
+
+
+def test_question_in_words_for_one_trial():
+    """The question: names joined with 'and', the population and outcome definition in words, '1 trial' singular."""
+    from nma.reporting.deliverables import Deliverables
+
+    one = network().contrasts.query("study == 'AB1'").drop(columns=["y", "se"])
+    net = Network.from_ratios(one, "HR", reference="l_cap", labels={t: NAMES[t] for t in ("l_cap", "tdm1")})
+    raw = {"data": {"setting": "metastatic_pretreated", "outcome": "os", "population": "itt",
+                    "outcome_definition": "independent_review"}}
+    fields = {f.name: None for f in dataclasses.fields(Deliverables)}
+    d = Deliverables(**{**fields, "cfg": ReportOptions(raw=raw), "network": net,
+                        "treatments_meta": pd.DataFrame(columns=["id", "label"])})
+    assert d._question_text() == ("How does Trastuzumab emtansine compare with Lapatinib + capecitabine on overall survival "
+                                  "in metastatic pretreated (intention-to-treat population)? Effects are hazard ratios "
+                                  "(HR) versus Lapatinib + capecitabine, from 1 trial; outcome definition: independent "
+                                  "review.")

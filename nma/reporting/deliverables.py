@@ -379,14 +379,16 @@ class Deliverables:
                    "ifs": "invasive disease-free survival"}.get(str(data.get("outcome", "")).lower(),
                                                                   str(data.get("outcome", "")).replace("_", " "))
         others = [names.get(t, t) for t in self.network.treatments if t != self.network.reference]
+        verb = "do" if len(others) > 1 else "does"
         others = ", ".join(others[:-1]) + f" and {others[-1]}" if len(others) > 1 else "".join(others)
         population = str(data.get("population", "itt"))
         population = {"itt": "intention-to-treat"}.get(population.lower(), population.replace("_", " "))
         who = f" in {setting} ({population} population)" if setting else ""
         what = f" on {outcome}" if outcome else ""
-        definition = data.get("outcome_definition") or ""
-        return (f"How do {others} compare with {ref}{what}{who}? "
-                f"Effects are {m.name}s ({m.code}) versus {ref}, from {len(self.network.studies)} trials"
+        definition = str(data.get("outcome_definition") or "").replace("_", " ")   # independent_review: words
+        return (f"How {verb} {others} compare with {ref}{what}{who}? "
+                f"Effects are {m.name}s ({m.code}) versus {ref}, from {len(self.network.studies)} "
+                f"trial{'s' if len(self.network.studies) != 1 else ''}"
                 + (f"; outcome definition: {definition}." if definition else "."))
 
     def _evidence_summary(self) -> pd.DataFrame:
