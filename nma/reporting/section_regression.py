@@ -110,6 +110,16 @@ def regression_notes(ext) -> list[str]:
     return out
 
 
+def _coefficient_sd(post) -> list[str]:
+    """Exchangeable coefficients: their SD (and its prior) in words."""
+    var = reg.variance_parameters(post).set_index("parameter")
+    if "beta_sd" not in var.index:
+        return []
+    r = var.loc["beta_sd"]
+    return [f"SD of the exchangeable coefficients (model scale per unit of the covariate; prior "
+            f"{post.model.sigma_prior.text}): median {r['median']:.3f} ({r['lower']:.3f} to {r['upper']:.3f})."]
+
+
 def interaction_verdict(row, covariate: str) -> str:
     """What the interaction says, in words: whether its 95% CrI excludes no interaction (0 on the model scale)."""
     if row["lower"] > 0 or row["upper"] < 0:
@@ -147,6 +157,7 @@ def section(d) -> Section | None:
                 f"{post.model.centre:g}." if post.model.centre is not None else ""),
              *(f"Interaction {r['parameter']} ({unit}, model scale): {r['median']:.3f} ({r['lower']:.3f} to "
                f"{r['upper']:.3f}); as a ratio of {m.code}s, {_cri(r, m)}." for _, r in main.iterrows()),
+             *_coefficient_sd(post),
              *(interaction_verdict(r, ext.regression.covariate) for _, r in main.iterrows()),
              *_changed(comp, d.spec.effects == "random"),
              DIC_TEXT.format(n=DRAWS)]
