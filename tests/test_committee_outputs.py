@@ -111,6 +111,11 @@ def test_no_treatment_id_in_the_reports_visible_text(run):
         hits = [text[max(0, m.start() - 60):m.end() + 30] for m in re.finditer(rf"(?<![\w-]){tid}(?![\w-])", text)]
         assert hits == [], f"treatment id {tid!r} shown where its name {NAMES[tid]!r} exists: {hits}"
     assert all(name in text for name in NAMES.values())
+    pages = {"league_table.html": "\n".join(parse(run[0] / "league_table.html").parts),
+             "league_table.md": (run[0] / "league_table.md").read_text(encoding="utf-8")}
+    for page, text in pages.items():
+        assert not [t for t in NAMES if re.search(rf"(?<![\w-]){t}(?![\w-])", text)], page
+        assert all(f"**{n}**" in text for n in NAMES.values()) if page.endswith(".md") else True
 
 
 def direct(folder, t, c) -> pd.Series:

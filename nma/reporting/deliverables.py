@@ -157,7 +157,7 @@ class Deliverables:
                           names=names, abbreviations=abbreviations)
         league.write_docx(long, matrix, folder / "league_table.docx", paste.replace(" P(row better): sheet "
                           "'P(row better)'.", ""), footnotes, names=names, abbreviations=abbreviations)
-        (folder / "league_table.md").write_text(league.to_markdown(matrix, text), encoding="utf-8")
+        (folder / "league_table.md").write_text(league.to_markdown(matrix, text, names), encoding="utf-8")
         lhtml = league_html(matrix, long, lower, direct_upper, self._meta_labels())  # shading: the null from `long`
         (folder / "league_table.html").write_text(render_league(self.cfg.title, text, lhtml, footnotes), encoding="utf-8")
         cumulative_rank_probabilities(self.rank_table).to_csv(folder / "ranks_cumulative.csv", index=False, lineterminator="\n")

@@ -284,9 +284,13 @@ def write_docx(long: pd.DataFrame, matrix: pd.DataFrame, path: Path, text: str, 
     doc.save(path)
 
 
-def to_markdown(matrix: pd.DataFrame, text: str) -> str:
+def to_markdown(matrix: pd.DataFrame, text: str, names: dict[str, str] | None = None) -> str:
+    """The league table in Markdown, treatments by `names` (id -> name) in the headers and on the diagonal."""
+    names = names or {}
     order = list(matrix.index)
-    lines = [text, "", "| row \\ column | " + " | ".join(order) + " |", "|---" * (len(order) + 1) + "|"]
-    for t in order:
-        lines.append(f"| **{t}** | " + " | ".join(str(matrix.loc[t, c]).replace("\n", "<br>") for c in order) + " |")
+    full = [names.get(t, t) for t in order]
+    lines = [text, "", "| row \\ column | " + " | ".join(full) + " |", "|---" * (len(order) + 1) + "|"]
+    for t, name in zip(order, full):
+        cells = [name if t == c else str(matrix.loc[t, c]).replace("\n", "<br>") for c in order]
+        lines.append(f"| **{name}** | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
