@@ -229,6 +229,10 @@ def test_class_report_invariants(classes_run):
     np.testing.assert_allclose(p.sum(axis=0), 1, atol=1e-12)
     np.testing.assert_allclose(p.sum(axis=1), 1, atol=1e-12)
     rel = pd.read_csv(classes_run / "relative_effects.csv")      # the main (unadjusted) table is unchanged by classes
+    main = nma.fit(_network(CLASSES), effects="random", tau_prior="half-normal(0.5)", d_prior_sd=10, engine="exact",
+                   seed=20240611).relative_effects()
+    np.testing.assert_allclose(rel[["mean", "median", "lower", "upper"]], main[["mean", "median", "lower", "upper"]],
+                               rtol=EXACT, atol=EXACT)
     html = (classes_run / "report.html").read_text().replace("\xa0", " ")   # no-break spaces in cells
     ref = rel[(rel.comparator == "pt_taxane") & (rel.treatment == "tdm1")].iloc[0]
     assert re.search(re.escape(f"{ref.exp_median:.2f} ({ref.exp_lower:.2f} to {ref.exp_upper:.2f})"), html)
