@@ -1,0 +1,132 @@
+"""Design-by-treatment interaction (Higgins et al. 2012; netmeta's ``decomp.design``): a global test of inconsistency.
+
+A design is the set of treatments a study compares. The design-by-treatment interaction model gives every design its
+own effects; the consistency model is the special case where all designs share d. With the GLS fits of both
+(`nma.models.frequentist`) under a covariance M = V + tau^2 C:
+
+- Q decomposition (fixed effect, M = V; Krahn et al. 2013): Q total (consistency model's residual Q) = Q within designs
+  (the interaction model's, heterogeneity between studies of one design) + Q between designs (inconsistency);
+  Q within designs is the sum of the per-design Q's.
+- Global Wald test of inconsistency: the interaction parameters beyond the consistency model are zero. With M known
+  it equals Q(consistency, M) - Q(interaction, M), chi-square with rank(interaction) - (T - 1) df. Fixed effect uses
+  M = V; random effects, as netmeta's decomp.design, the DL tau^2 of the interaction model ("tau within designs",
+  so that inconsistency does not inflate tau and hide itself); the test at the consistency model's tau^2 is given too.
+- Detaching one design at a time (netmeta's ``Q.inc.detach``, the margin of Krahn's net heat plot): Q between designs
+  when that design alone is allowed its own effects; a design whose detachment removes most of Q between designs is
+  where the inconsistency sits.
+
+The Bayesian design-by-treatment model (random inconsistency effects per design) is not provided: the frequentist
+global test and the Bayesian node-split and UME model (nma.checks.inconsistency) are what this package reports.
+The full net heat plot matrix (Krahn et al. 2013) is not provided either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from nma.core.network import Network
+from nma.errors import ModelSpecError
+from nma.models.frequentist import gls, inconsistency_design, study_designs, tau2_dl, tau2_reml
+
+#: What the report says about the Bayesian counterpart.
+BAYESIAN_ABSENT = ("The Bayesian design-by-treatment interaction model is not provided; node-splitting and the "
+                   "unrelated-mean-effects model are the Bayesian inconsistency checks.")
+
+
+def _p(q: float, df: int) -> float:
+    return float(stats.chi2.sf(q, df)) if df > 0 else np.nan
+
+
+def global_wald(X: np.ndarray, D: np.ndarray, y: np.ndarray, M: np.ndarray) -> tuple[float, int]:
+    """The Wald statistic that the interaction parameters beyond the consistency model are zero, with its df: with M
+    known, Q(consistency) - Q(interaction) (GLS residual Q's under M)."""
+    q_c, q_i = gls(X, y, M), gls(D, y, M)
+    return q_c.q - q_i.q, q_c.df - q_i.df
+
+
+@dataclass(frozen=True, eq=False)
+class DesignByTreatment:
+    """The design-by-treatment interaction results of one network; each table is numeric.
+
+    decomposition: component ("Total", "Within designs", "Between designs"), Q, df, p_value (fixed effect).
+    per_design: design, n_studies, Q, df, p_value (heterogeneity within each design; df 0 for a design of one study).
+    global_test: effects ("fixed", "random"), tau2, tau2_source, Q (Wald chi-square), df, p_value.
+    detached: design, Q_between (Q between designs with that design detached), df, p_value.
+    """
+
+    decomposition: pd.DataFrame
+    per_design: pd.DataFrame
+    global_test: pd.DataFrame
+    detached: pd.DataFrame
+
+    @property
+    def df_inconsistency(self) -> int:
+        return int(self.decomposition.set_index("component").loc["Between designs", "df"])
+
+    def test(self, effects: str = "random") -> dict:
+        """The global test's row for `effects` ("fixed" or "random", tau within designs) as a dict."""
+        row = self.global_test[self.global_test["effects"] == effects].iloc[0]
+        return row.to_dict()
+
+
+def design_by_treatment(network: Network, tau2_consistency: float | None = None) -> DesignByTreatment:
+    """The Q decomposition, the per-design Q, the global Wald tests and the detached-design Q's of a contrast network.
+
+    Parameters
+    ----------
+    network : Network
+        A contrast-level network with at least three treatments.
+    tau2_consistency : float, optional
+        The consistency model's tau^2 for the second random-effects test (default: its REML estimate).
+
+    Returns
+    -------
+    DesignByTreatment
+    """
+    if len(network.treatments) < 3:
+        raise ModelSpecError(f"network with {len(network.treatments)} treatments: a design-by-treatment test needs at "
+                             "least three treatments (with two there is no loop to be inconsistent). Fix: skip the test")
+    if tau2_consistency is not None and not (np.isfinite(tau2_consistency) and tau2_consistency >= 0):
+        raise ModelSpecError(f"tau2_consistency={tau2_consistency!r} must be a finite number >= 0. Fix: pass the "
+                             "consistency model's tau^2, or leave it out (REML)")
+    X, y, V, C = network.design, network.y, network.covariance, network.multi_arm_correlation
+    D, _ = inconsistency_design(network)
+    cons, inter = gls(X, y, V), gls(D, y, V)
+    decomposition = pd.DataFrame({"component": ["Total", "Within designs", "Between designs"],
+                                  "Q": [cons.q, inter.q, cons.q - inter.q],
+                                  "df": [cons.df, inter.df, cons.df - inter.df]})
+    decomposition["p_value"] = [_p(q, df) for q, df in zip(decomposition["Q"], decomposition["df"])]
+
+    designs = np.array(study_designs(network))
+    design_of_row = network.arms["study"].map(dict(zip(network.studies, designs))).to_numpy()
+    resid = y - D @ inter.coef
+    per = []
+    for design in dict.fromkeys(designs):
+        rows = np.flatnonzero(design_of_row == design)
+        q = float(resid[rows] @ np.linalg.solve(V[np.ix_(rows, rows)], resid[rows]))
+        df = len(rows) - (design.count(":"))
+        per.append({"design": design, "n_studies": int((designs == design).sum()), "Q": q, "df": df,
+                    "p_value": _p(q, df)})
+    per_design = pd.DataFrame(per)
+
+    tau2_within = tau2_dl(D, y, V, C) if inter.df > 0 else 0.0
+    if tau2_consistency is None:
+        tau2_consistency = tau2_reml(X, y, V, C) if cons.df > 0 else 0.0
+    tests = []
+    for effects, tau2, source in (("fixed", 0.0, "fixed effect (tau = 0)"),
+                                  ("random", tau2_within, "DL, design-by-treatment model (netmeta decomp.design)"),
+                                  ("random (consistency tau)", float(tau2_consistency), "consistency model")):
+        q, df = global_wald(X, D, y, V + tau2 * C)
+        tests.append({"effects": effects, "tau2": tau2, "tau2_source": source, "Q": q, "df": df, "p_value": _p(q, df)})
+
+    detached = []
+    for design in dict.fromkeys(designs):
+        cols = [j for j in range(D.shape[1]) if np.any(D[design_of_row == design, j])]
+        fit = gls(np.hstack([X, D[:, cols]]), y, V)
+        df = fit.df - inter.df
+        detached.append({"design": design, "Q_between": fit.q - inter.q, "df": df, "p_value": _p(fit.q - inter.q, df)})
+    return DesignByTreatment(decomposition, per_design, pd.DataFrame(tests), pd.DataFrame(detached))
