@@ -192,7 +192,10 @@ def section(d) -> Section | None:
     captions = {fig_name: (f"Each compared pair's {m.code} against {ext.regression.covariate}: the meta-regression's "
                               "median (line) and 95% CrI (band) over the trials' observed range, and each trial's own "
                               "estimate (points, area proportional to precision 1/SE²). A line carried by one or two "
-                              "points is weakly informed.")}
+                              "points is weakly informed."
+                              + (" With shared coefficients the line is flat for a pair of two non-reference "
+                                 "treatments: the interaction cancels in their comparison."
+                                 if ext.regression.coefficients == "shared" else ""))}
     sheets = {"Meta-regression coef": coef, "Meta-regression effects": effects, "Meta-regression fit": comp}
     return Section("meta-regression", f"Network meta-regression on {ext.regression.covariate}", html, tables, sheets,
                    figures, captions, tuple(regression_notes(ext)))
