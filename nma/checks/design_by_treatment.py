@@ -97,7 +97,7 @@ def design_by_treatment(network: Network, tau2_consistency: float | None = None)
     D, _ = inconsistency_design(network)
     cons, inter = gls(X, y, V), gls(D, y, V)
     decomposition = pd.DataFrame({"component": ["Total", "Within designs", "Between designs"],
-                                  "Q": [cons.q, inter.q, cons.q - inter.q],
+                                  "Q": [cons.q, inter.q, cons.q - inter.q if cons.df > inter.df else 0.0],
                                   "df": [cons.df, inter.df, cons.df - inter.df]})
     decomposition["p_value"] = [_p(q, df) for q, df in zip(decomposition["Q"], decomposition["df"])]
 
@@ -121,6 +121,7 @@ def design_by_treatment(network: Network, tau2_consistency: float | None = None)
                                   ("random", tau2_within, "DL, design-by-treatment model (netmeta decomp.design)"),
                                   ("random (consistency tau)", float(tau2_consistency), "consistency model")):
         q, df = global_wald(X, D, y, V + tau2 * C)
+        q = q if df > 0 else 0.0
         tests.append({"effects": effects, "tau2": tau2, "tau2_source": source, "Q": q, "df": df, "p_value": _p(q, df)})
 
     detached = []
@@ -128,5 +129,6 @@ def design_by_treatment(network: Network, tau2_consistency: float | None = None)
         cols = [j for j in range(D.shape[1]) if np.any(D[design_of_row == design, j])]
         fit = gls(np.hstack([X, D[:, cols]]), y, V)
         df = fit.df - inter.df
-        detached.append({"design": design, "Q_between": fit.q - inter.q, "df": df, "p_value": _p(fit.q - inter.q, df)})
+        q = fit.q - inter.q if df > 0 else 0.0
+        detached.append({"design": design, "Q_between": q, "df": df, "p_value": _p(q, df)})
     return DesignByTreatment(decomposition, per_design, pd.DataFrame(tests), pd.DataFrame(detached))

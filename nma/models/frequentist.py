@@ -206,7 +206,8 @@ class FrequentistFit:
 
     @property
     def q_between(self) -> float:
-        return self.q_total - self.q_within
+        """Q total - Q within designs; exactly 0 when there is no loop (0 df), not a rounding residue."""
+        return self.q_total - self.q_within if self.df_between > 0 else 0.0
 
     @property
     def df_between(self) -> int:

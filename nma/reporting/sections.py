@@ -39,7 +39,7 @@ class Section:
 #: Producers as "module:function" in the order their sections appear (imported lazily: a run pays only for what it
 #: uses, and an extension's heavy imports stay out of runs it does not apply to).
 PRODUCERS: tuple[str, ...] = ("nma.reporting.section_regression:section", "nma.reporting.section_regression:class_section",
-                              "nma.reporting.section_threshold:section")
+                              "nma.reporting.section_threshold:section", "nma.reporting.section_frequentist:section")
 
 
 def producers() -> list[Callable]:
