@@ -1,7 +1,7 @@
 """outputs/manifest.json: one machine-readable list of every analysis in an outputs folder, for many PICOs at once.
 
-Built from the run.json each analysis folder holds (nothing is refitted or re-hashed), so it says exactly what those
-runs recorded: the config and its hash, the inputs' hashes, engine, convergence and warnings. `nma run` with several
+Built from the run.json (and warnings.txt) each analysis folder holds (nothing is refitted or re-hashed), so it says
+exactly what those runs recorded: the config and its hash, the inputs' hashes, engine, convergence and warnings. `nma run` with several
 configs writes it after the last one; `make all` writes it last, with the index (`nma manifest outputs`).
 """
 
@@ -20,7 +20,10 @@ MANIFEST = "manifest.json"
 def manifest_entry(run_json: Path) -> dict:
     """One analysis as run.json recorded it; its output folder as the caller named it (relative stays relative)."""
     info = json.loads(run_json.read_text(encoding="utf-8"))
-    warnings = [str(w) for w in info.get("warnings", [])]
+    # warnings.txt is the folder's complete list (report sections add theirs there, after run.json is written)
+    listed = run_json.parent / "warnings.txt"
+    warnings = ([line for line in listed.read_text(encoding="utf-8").splitlines() if line.strip()] if listed.is_file()
+                else [str(w) for w in info.get("warnings", [])])
     return {"name": run_json.parent.name, "title": info.get("title", ""),
             "config_path": info.get("config_path", ""), "config_sha256": info.get("config_sha256", ""),
             "input_hash": info.get("input_hash", ""), "inputs": dict(info.get("inputs", {})),
