@@ -94,6 +94,34 @@ def test_section_tables_and_words_from_deliverables():
                                np.log(pairs["bayes_median"]) - np.log(pairs["freq_estimate"]), atol=1e-12)
 
 
+def test_config_block_sets_method_and_can_disable(tmp_path):
+    """[frequentist] method = "DL" gives the DL companion; enabled = false no section; a wrong method is a ConfigError
+    naming the key, raised when the config is read (before any fitting)."""
+    from nma.app.config import load_config
+
+    net = nma.Network.from_contrasts(TABLE[TABLE["network"] == "smoking"].drop(columns="network"), measure="OR",
+                                     reference="no_contact")
+    fit = nma.fit(net, effects="random", engine="exact", tau_prior="uniform(0, 5)", lower_is_better=False, seed=1)
+
+    def d(block):
+        return SimpleNamespace(cfg=SimpleNamespace(raw={"frequentist": block}), network=net, spec=fit.spec,
+                               rel=fit.relative_effects(), rank_table=fit.ranks(), tau_draws=fit.posterior.flat_tau(),
+                               order=list(net.treatments))
+
+    s = section_frequentist.section(d({"method": "DL"}))
+    het = s.tables["frequentist_heterogeneity.csv"].set_index("quantity")
+    assert het.loc["tau2", "estimate"] == pytest.approx(nma.frequentist(net, "DL").tau2, rel=1e-12)
+    assert section_frequentist.section(d({"enabled": False})) is None
+    cfg = tmp_path / "a.toml"
+    cfg.write_text(f'[data]\ncontrasts = "{ROOT / "tests" / "reference" / "tsd2_parkinsons.csv"}"\n'
+                   '[frequentist]\nmethod = "reml"\n')
+    with pytest.raises(nma.ConfigError, match=r"\[frequentist\] method = 'reml'; did you mean 'REML'\?"):
+        load_config(cfg)
+    cfg.write_text('[frequentist]\nmethods = "REML"\n')
+    with pytest.raises(nma.ConfigError, match="methods"):
+        load_config(cfg)
+
+
 def test_no_section_for_arm_level_data():
     arms = pd.DataFrame({"study": ["S1", "S1", "S2", "S2"], "treatment": ["A", "B", "A", "C"],
                          "r": [10, 15, 12, 20], "n": [100, 100, 100, 100]})

@@ -10,6 +10,7 @@ from pathlib import Path
 from nma.constants import BINARY
 from nma.core.measures import MEASURES, Measure, measure_of
 from nma.core.tables import closest
+from nma.models.frequentist import METHODS as FREQUENTIST_METHODS
 from nma.app.extensions import CLASSES_KEYS, REGRESSION_KEYS, Extensions, parse_extensions
 from nma.errors import ConfigError, ModelSpecError
 from nma.evidence.nodes import NodeGrouping
@@ -27,7 +28,7 @@ MAX_SEED = 2**32 - 1
 #: Allowed keys and their types, per table. Anything else is an error with a suggestion.
 SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "": {"title": str, "description": str, "data": dict, "model": dict, "sampler": dict, "decision": dict,
-         "picos": list},
+         "picos": list, "frequentist": dict},
     "data": {"evidence": str, "contrasts": str, "arms": str, "setting": str, "outcome": str, "population": str,
              "outcome_definition": str, "exclude_trials": list, "include_trials": list, "reference_variance_fraction": (int, float),
              "trials": dict, "nodes": dict, "nodes_rationale": str, "responders_from_rates": bool,
@@ -42,6 +43,7 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "model.classes": CLASSES_KEYS,
     "sampler": {"seed": int, "chains": int, "draws": int, "tune": int, "target_accept": float, "cores": int},
     "decision": {"thresholds": list, "comparator": str},
+    "frequentist": {"enabled": bool, "method": str},   # the report's GLS companion (nma/reporting/section_frequentist.py)
     "picos": {"name": str, "population": (str, list), "outcome": (str, list), "comparator": (str, list)},
 }
 
@@ -209,6 +211,12 @@ def load_config(path: str | Path, raw: dict | None = None, pico: str | None = No
             isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) for t in thresholds)):
         raise ConfigError(f"{path}: [decision] thresholds = {thresholds!r} must be a non-empty list of numbers on the "
                           "shown scale. Fix: write e.g. thresholds = [0.8, 1.0, 1.25] (ratios) or [-2, 0, 2] (differences)")
+    frequentist = raw.get("frequentist", {})
+    _check_table(frequentist, "frequentist", path)
+    if "method" in frequentist and frequentist["method"] not in FREQUENTIST_METHODS:
+        raise ConfigError(f"{path}: [frequentist] method = {frequentist['method']!r}; "
+                          f"{closest(str(frequentist['method']), FREQUENTIST_METHODS)}. Fix: use one of: "
+                          f"{', '.join(FREQUENTIST_METHODS)} (REML as metafor, DL as netmeta, fixed for tau = 0)")
     for table in ("regression", "classes"):
         if table in model:
             _check_table(model[table], f"model.{table}", path)

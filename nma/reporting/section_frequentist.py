@@ -29,16 +29,21 @@ def _names(d) -> dict[str, str]:
     return d._meta_labels() if hasattr(d, "_meta_labels") else {}
 
 
+def _block(d) -> dict:
+    """The config's [frequentist] table (checked when the config was read): enabled (default true), method."""
+    return (getattr(d.cfg, "raw", None) or {}).get("frequentist", {})
+
+
 def companion(d) -> tuple[FrequentistFit, str]:
-    """The frequentist fit matching the Bayesian model (fixed effect for fixed, REML for random), and a note when tau
-    cannot be estimated (no residual degrees of freedom) so the random-effects companion falls back to fixed effect."""
-    block = (getattr(d.cfg, "raw", None) or {}).get("frequentist", {})
-    method = "fixed" if d.spec.effects == "fixed" else block.get("method", RANDOM_METHOD)
+    """The frequentist fit: [frequentist] method, else the one matching the Bayesian model (fixed effect for fixed,
+    REML for random); and a note when tau cannot be estimated (no residual degrees of freedom) so a random-effects
+    companion falls back to fixed effect."""
+    method = _block(d).get("method", "fixed" if d.spec.effects == "fixed" else RANDOM_METHOD)
     fixed = frequentist(d.network, "fixed", lower_is_better=d.spec.lower_is_better)
     if method == "fixed":
         return fixed, ""
     if fixed.df_total < 1:
-        return fixed, (f"The network has no residual degrees of freedom ({fixed.n_contrasts} contrasts, "
+        return fixed, (f"The network has no residual degrees of freedom ({fixed.n_contrasts} contrast(s), "
                        f"{len(fixed.treatments) - 1} parameters): tau cannot be estimated from the data, so the "
                        "frequentist companion is fixed effect.")
     return frequentist(d.network, method, lower_is_better=d.spec.lower_is_better), ""
@@ -126,8 +131,9 @@ def _dbt_words(dbt, T: int) -> tuple[str, tuple[str, ...]]:
 
 
 def section(d) -> Section | None:
-    """The frequentist companion's tables and paragraph; None for an arm-level (binomial) analysis."""
-    if not isinstance(d.network, Network):
+    """The frequentist companion's tables and paragraph; None for an arm-level (binomial) analysis or with
+    [frequentist] enabled = false."""
+    if not isinstance(d.network, Network) or not _block(d).get("enabled", True):
         return None
     names = _names(d)
     measure = d.network.measure
