@@ -255,3 +255,14 @@ def test_question_in_words_for_one_trial():
                                   "in metastatic pretreated (intention-to-treat population)? Effects are hazard ratios "
                                   "(HR) versus Lapatinib + capecitabine, from 1 trial; outcome definition: independent "
                                   "review.")
+
+
+def test_extension_sections_show_names_in_their_text_but_keep_their_markup():
+    from markupsafe import Markup
+
+    from nma.reporting.report import named_html
+
+    html = Markup('<p>design l_cap:tdm1</p><td class="l_cap">ptx &amp; l_cap</td>')
+    assert named_html(html, NAMES) == ('<p>design Lapatinib + capecitabine:Trastuzumab emtansine</p>'
+                                       '<td class="l_cap">Pertuzumab + trastuzumab &amp; Lapatinib + capecitabine</td>')
+    assert named_html("a < b, tdm1", NAMES) == "a &lt; b, Trastuzumab emtansine"      # plain text stays text

@@ -28,6 +28,7 @@ from nma.reporting.report import (
     keep_interval,
     league_html,
     named,
+    named_html,
     render_league,
     render_report,
 )
@@ -76,6 +77,38 @@ def shown_warning(text: str) -> str:
     """A warning as the report shows it: without the Python class that raised it ("ModelWarning: ..."), which means
     nothing to a committee (its kind and severity are shown beside it)."""
     return re.sub(r"^(ModelWarning|EvidenceWarning|UserWarning|RuntimeWarning): ", "", text)
+
+
+def sensitivity_wide(sens: pd.DataFrame, code: str, names: dict[str, str]) -> pd.DataFrame:
+    """The tau-prior sensitivity as a committee compares it: one row per treatment versus the reference, one column
+    per prior (the analysis's own first), each cell the effect with its 95% CrI and SUCRA; then tau's median and 95%
+    CrI and its posterior-to-prior SD ratio under each prior. `sens`: checks.sensitivity's long table
+    (prior, analysis, treatment, comparator, <code>_median/_lower/_upper, sucra, tau_*)."""
+    c = code.lower()
+    priors = list(pd.unique(sens.loc[sens["analysis"].astype(bool), "prior"])) + [
+        p for p in pd.unique(sens["prior"]) if not sens.loc[sens["prior"] == p, "analysis"].astype(bool).any()]
+    label = {p: f"{p} (this analysis)" if sens.loc[sens["prior"] == p, "analysis"].astype(bool).any() else p
+             for p in priors}
+    rows = []
+    for t in pd.unique(sens["treatment"]):
+        g = sens[(sens["treatment"] == t)].set_index("prior")
+        if g[f"{c}_median"].isna().all():
+            continue                                    # the reference: no effect versus itself
+        row = {"treatment": names.get(str(t), str(t))}
+        for p in priors:
+            r = g.loc[p]
+            row[label[p]] = (f"{r[f'{c}_median']:.2f} ({r[f'{c}_lower']:.2f} to {r[f'{c}_upper']:.2f}); "
+                             f"SUCRA {r['sucra']:.2f}")
+        rows.append(row)
+    first = sens.drop_duplicates("prior").set_index("prior")
+    tau = {"treatment": "tau, median (95% CrI)"}
+    ratio = {"treatment": "tau: posterior SD / prior SD"}
+    for p in priors:
+        r = first.loc[p]
+        fixed = pd.isna(r["tau_median"])
+        tau[label[p]] = "0 (fixed effect)" if fixed else f"{r['tau_median']:.2f} ({r['tau_lower']:.2f} to {r['tau_upper']:.2f})"
+        ratio[label[p]] = "" if pd.isna(r["tau_sd_ratio"]) else f"{r['tau_sd_ratio']:.2f}"
+    return pd.DataFrame([*rows, tau, ratio])
 
 
 def treatment_names(treatments_meta: pd.DataFrame, network) -> dict[str, str]:
@@ -267,12 +300,12 @@ class Deliverables:
         if split is not None:
             shown = {c: m.to_shown(split[c].to_numpy(float)) for c in ("median", "lower", "upper")}
             split = split[["treatment", "comparator", "estimate"]].assign(
-                **{f"{m.code} / ratio median" if m.is_ratio else f"{m.code} median": shown["median"],
-                   "lower": shown["lower"], "upper": shown["upper"]},
+                **{f"{m.code} or ratio (95% CrI)" if m.is_ratio else f"{m.code} (95% CrI)": [
+                    f"{a:.2f} ({b:.2f} to {c:.2f})" for a, b, c in zip(shown["median"], shown["lower"], shown["upper"])]},
                 p_value=split["p_value"], direct_studies=split["direct_studies"])
         sens = self.checks.sensitivity
         if sens is not None:
-            sens = sens.drop(columns=["comparator"])
+            sens = sensitivity_wide(sens, m.code, self._meta_labels())
         engine = family_of(self.network).checks_text
         return {"checks": True, "nodesplit": split, "no_nodesplit": self.checks.no_nodesplit, "ume": self.checks.ume,
                 "sensitivity": sens, "checks_engine": engine}
@@ -442,7 +475,7 @@ class Deliverables:
                         if k in images]
         placed = {"network", "forest", "rankogram", "cumulative rankogram", "league heatmap", "tau prior and posterior",
                   "trace", "rank plot", *check_images}
-        extra_sections = extra_sections or []
+        extra_sections = [replace(s, html=named_html(s.html, names)) for s in extra_sections or []]
         ranked = [replace(w, text=shown_warning(w.text)) for w in rank_warnings(
             [named(n, names) for n in (*self.notes, *self._ranking_notes(), *(n for s in extra_sections for n in s.notes))])]
         ranks = self.rank_table.sort_values("sucra", ascending=False)

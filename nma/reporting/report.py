@@ -96,6 +96,18 @@ def named(text: str, names: dict[str, str]) -> str:
     return pattern.sub(lambda m: names[m.group(1)], text)
 
 
+def named_html(html: str, names: dict[str, str]) -> Markup:
+    """An extension section's HTML with every treatment id in its text replaced by the name (`named`); tags and
+    attributes are left as they are. The registry's guarantee that no id is shown where a name exists, whatever a
+    section's author formatted (a design "l_cap:tdm1" reads "Lapatinib + capecitabine:Trastuzumab emtansine")."""
+    from html import unescape
+
+    html = html if isinstance(html, Markup) else Markup.escape(html)   # plain text is escaped, as the template would
+    text = re.sub(r">([^<>]+)<", lambda m: ">" + str(Markup.escape(named(unescape(m[1]), names))) + "<",
+                  f">{html}<")
+    return Markup(text[1:-1])
+
+
 def league_html(matrix: pd.DataFrame, long: pd.DataFrame, lower_is_better: bool, direct_upper: bool = False,
                 names: dict[str, str] | None = None) -> Markup:
     """The league table as HTML: names (`names`, id -> name) on the diagonal and headers, cells whose interval
@@ -144,15 +156,33 @@ def render_league(title: str, caption: str, table: Markup, footnotes: list[str])
     return _ENV.get_template("league_table.html").render(title=title, caption=caption, table=table, footnotes=footnotes)
 
 
+#: On screen a figure is shown at this many pixels per inch of its matplotlib size (its PNG has plots.DPI), so a
+#: 6-inch dev-dev plot is 600 px wide, not stretched to the page's 1100 px with 20-pt labels; never wider than the page.
+SCREEN_PX_PER_INCH = 100
+
+
+def png_width(data: bytes) -> int:
+    """Width in pixels of a PNG, from its IHDR chunk (bytes 16-20)."""
+    return int.from_bytes(data[16:20], "big")
+
+
 def render_report(context: dict, images: dict[str, Path]) -> str:
-    embedded = {name: base64.b64encode(Path(p).read_bytes()).decode("ascii") for name, p in images.items()}
+    from nma.reporting.plots import DPI
+
+    raw = {name: Path(p).read_bytes() for name, p in images.items()}
+    embedded = {name: base64.b64encode(data).decode("ascii") for name, data in raw.items()}
     ctx = dict(context)
     names = ctx.get("names", {})
     for key in ("evidence_table", "evidence_summary", "diagnostics", "ranks_table", "heterogeneity", "absolute", "fit",
                 "nodesplit", "ume", "sensitivity", "companions"):
         if isinstance(ctx.get(key), pd.DataFrame):
             ctx[key] = _table(ctx[key], names=names)
-    return _ENV.get_template("report.html").render(images=embedded, **ctx)
+    html = _ENV.get_template("report.html").render(images=embedded, **ctx)
+    for name, b64 in embedded.items():
+        width = round(png_width(raw[name]) / DPI * SCREEN_PX_PER_INCH)
+        html = html.replace(f'src="data:image/png;base64,{b64}"',
+                            f'style="width: {width}px" src="data:image/png;base64,{b64}"')
+    return html
 
 
 def _secondary(name: str, n_studies: int) -> bool:
