@@ -266,3 +266,23 @@ def test_extension_sections_show_names_in_their_text_but_keep_their_markup():
     assert named_html(html, NAMES) == ('<p>design Lapatinib + capecitabine:Trastuzumab emtansine</p>'
                                        '<td class="l_cap">Pertuzumab + trastuzumab &amp; Lapatinib + capecitabine</td>')
     assert named_html("a < b, tdm1", NAMES) == "a &lt; b, Trastuzumab emtansine"      # plain text stays text
+
+
+def test_sensitivity_table_has_one_column_per_prior_the_analysiss_first():
+    from nma.reporting.deliverables import sensitivity_wide
+
+    rows = []
+    for prior, own, tau in (("half-normal(0.1)", False, (0.05, 0.01, 0.2, 0.9)), ("half-normal(0.5)", True,
+                                                                                   (0.2, 0.02, 0.8, 0.7)),
+                            ("fixed effect", False, (np.nan,) * 4)):
+        for t, hr in (("l_cap", np.nan), ("tdm1", 0.8)):
+            rows.append({"prior": prior, "analysis": own, "treatment": t, "comparator": "l_cap", "hr_median": hr,
+                         "hr_lower": hr - 0.2, "hr_upper": hr + 0.3, "p_best": 0.5, "sucra": 0.75 if t == "tdm1" else 0.25,
+                         **dict(zip(("tau_median", "tau_lower", "tau_upper", "tau_sd_ratio"), tau))})
+    wide = sensitivity_wide(pd.DataFrame(rows), "HR", NAMES)
+    assert list(wide.columns) == ["treatment", "half-normal(0.5) (this analysis)", "half-normal(0.1)", "fixed effect"]
+    assert wide.iloc[0].tolist() == ["Trastuzumab emtansine", *["0.80 (0.60 to 1.10); SUCRA 0.75"] * 3]
+    assert wide.iloc[1].tolist() == ["tau, median (95% CrI)", "0.20 (0.02 to 0.80)", "0.05 (0.01 to 0.20)",
+                                     "0 (fixed effect)"]
+    assert wide.iloc[2].tolist() == ["tau: posterior SD / prior SD", "0.70", "0.90", ""]
+    assert len(wide) == 3                                   # the reference has no row
