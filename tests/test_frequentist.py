@@ -157,6 +157,24 @@ def test_global_wald_test_matches_metafor(name):
         assert tests.loc[effects, "df"] == pinned[key]["df"]
 
 
+@pytest.mark.parametrize("name", [n for n in NETWORKS if "design_by_treatment" in NETWORKS[n]])
+def test_detached_designs_and_net_heat(name):
+    """Q between designs with one design detached against metafor (QE with that design's own columns); the net heat
+    table's invariants: the designs' contributions sum to Q between designs, before and after each detachment, and a
+    detached design contributes nothing."""
+    pinned = NETWORKS[name]["design_by_treatment"]["detached_Q_between"]
+    dbt = design_by_treatment(network(name))
+    det = dbt.detached.set_index("design")["Q_between"]
+    np.testing.assert_allclose(det[list(pinned)], list(pinned.values()), atol=FE_TOL)
+    heat = dbt.net_heat
+    q_between = dbt.decomposition.set_index("component").loc["Between designs", "Q"]
+    for design, rows in heat.groupby("detached", sort=False):
+        assert rows["q_inc"].sum() == pytest.approx(q_between, abs=1e-9)
+        assert rows["q_inc_detached"].sum() == pytest.approx(det[design], abs=1e-9)
+        assert rows.loc[rows["design"] == design, "q_inc_detached"].item() == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_allclose(heat["change"], heat["q_inc"] - heat["q_inc_detached"], atol=1e-15)
+
+
 def test_global_test_calibration():
     """Fixed-effect Wald test on one three-arm network structure, data redrawn 400 times: under consistency it rejects
     at 5% (binomial bounds, two-sided 0.001), with a seeded inconsistency of 0.8 at the rate the noncentral

@@ -17,7 +17,7 @@ own effects; the consistency model is the special case where all designs share d
 
 The Bayesian design-by-treatment model (random inconsistency effects per design) is not provided: the frequentist
 global test and the Bayesian node-split and UME model (nma.checks.inconsistency) are what this package reports.
-The full net heat plot matrix (Krahn et al. 2013) is not provided either.
+The net heat plot's matrix is given as a table (`net_heat`), not drawn.
 """
 
 from __future__ import annotations
@@ -56,12 +56,19 @@ class DesignByTreatment:
     per_design: design, n_studies, Q, df, p_value (heterogeneity within each design; df 0 for a design of one study).
     global_test: effects ("fixed", "random"), tau2, tau2_source, Q (Wald chi-square), df, p_value.
     detached: design, Q_between (Q between designs with that design detached), df, p_value.
+    net_heat: the net heat plot's numbers (Krahn et al. 2013, netmeta's netheat, fixed effect), one row per (design,
+    detached design) pair: design, detached, q_inc (the design's contribution to Q between designs, the squared
+    distance between its direct estimate and the network estimate; they sum to Q between designs), q_inc_detached
+    (the same once `detached` has its own effects) and change = q_inc - q_inc_detached (netmeta's colour is -change:
+    a positive change means detaching that design removes inconsistency seen in this one). netmeta has one row per
+    comparison of a multi-arm design; here a design is one row (the sum of its comparisons' rows).
     """
 
     decomposition: pd.DataFrame
     per_design: pd.DataFrame
     global_test: pd.DataFrame
     detached: pd.DataFrame
+    net_heat: pd.DataFrame
 
     @property
     def df_inconsistency(self) -> int:
@@ -124,11 +131,28 @@ def design_by_treatment(network: Network, tau2_consistency: float | None = None)
         q = q if df > 0 else 0.0
         tests.append({"effects": effects, "tau2": tau2, "tau2_source": source, "Q": q, "df": df, "p_value": _p(q, df)})
 
-    detached = []
-    for design in dict.fromkeys(designs):
-        cols = [j for j in range(D.shape[1]) if np.any(D[design_of_row == design, j])]
-        fit = gls(np.hstack([X, D[:, cols]]), y, V)
+    unique = list(dict.fromkeys(designs))
+    cols_of = {g: [j for j in range(D.shape[1]) if np.any(D[design_of_row == g, j])] for g in unique}
+    info = D.T @ np.linalg.solve(V, D)       # block-diagonal over designs: the direct estimates' precision
+    contribution = lambda fitted: _contributions(D, info, inter.coef, fitted, cols_of)  # noqa: E731
+    q_inc = contribution(X @ cons.coef)
+    detached, heat = [], []
+    for design in unique:
+        Xd = np.hstack([X, D[:, cols_of[design]]])
+        fit = gls(Xd, y, V)
         df = fit.df - inter.df
         q = fit.q - inter.q if df > 0 else 0.0
         detached.append({"design": design, "Q_between": q, "df": df, "p_value": _p(q, df)})
-    return DesignByTreatment(decomposition, per_design, pd.DataFrame(tests), pd.DataFrame(detached))
+        after = contribution(Xd @ fit.coef)
+        heat += [{"design": g, "detached": design, "q_inc": q_inc[g], "q_inc_detached": after[g],
+                  "change": q_inc[g] - after[g]} for g in unique]
+    return DesignByTreatment(decomposition, per_design, pd.DataFrame(tests), pd.DataFrame(detached), pd.DataFrame(heat))
+
+
+def _contributions(D: np.ndarray, info: np.ndarray, direct: np.ndarray, fitted: np.ndarray,
+                   cols_of: dict[str, list[int]]) -> dict[str, float]:
+    """Each design's (theta_direct - theta_model)' info_d (theta_direct - theta_model): theta_model solves D theta =
+    the model's fitted contrasts exactly (the model is nested in the design-by-treatment model)."""
+    theta, *_ = np.linalg.lstsq(D, fitted, rcond=None)
+    r = direct - theta
+    return {g: float(r[c] @ info[np.ix_(c, c)] @ r[c]) if c else 0.0 for g, c in cols_of.items()}

@@ -178,7 +178,7 @@ def section(d) -> Section | None:
                  f"<p class='caption small'>{Markup.escape('Q within each design (heterogeneity between its studies).')}"
                  f"</p><div class='wide'>{_table(dbt.per_design, 3, names)}</div>")
         tables.update({"frequentist_design_by_treatment.csv": tests, "frequentist_q_per_design.csv": dbt.per_design,
-                       "frequentist_q_detached.csv": dbt.detached})
+                       "frequentist_q_detached.csv": dbt.detached, "frequentist_net_heat.csv": dbt.net_heat})
         sheets["Design-by-treatment"] = tests
     return Section("frequentist", "Frequentist companion (GLS, netmeta's model)", Markup(body), tables, sheets,
                    notes=notes)

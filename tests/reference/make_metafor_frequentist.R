@@ -21,6 +21,7 @@
 #   global Wald test of inconsistency: QM of rma.mv(y, V + tau^2 C, mods = cbind(X, D), method = "FE", btt = D's
 #     columns left after metafor drops those collinear with X), at tau^2 = 0 (fixed effect), at the DL tau^2 of the
 #     design-by-treatment model (netmeta decomp.design's tau.within) and at the consistency model's REML tau^2
+#   detached design: QE of rma.mv(y, V, mods = cbind(X, that design's columns of D), method = "FE") - Q within
 #   two-treatment network only: rma.uni(method = "DL" / "REML"), confint(rma.uni) (Q-profile interval of tau^2)
 # The DL tau^2 of the network models is the generalised moment estimator (Q - df) / tr(P C), written out below as
 # netmeta's tau.within writes it (no R package computes it for rma.mv); it is pinned for the record, but the tests
@@ -123,7 +124,11 @@ one_network <- function(net) {
       Q_total = fe$QE, df_total = df, Q_between = fe$QE - within$QE,
       per_design_Q = lapply(split(seq_len(k), design_of[ct$study]), function(ii) {
         r <- ct$y[ii] - (D %*% coef(within))[ii]; as.numeric(t(r) %*% solve(V[ii, ii]) %*% r) }),
-      wald_fixed = wald(0), tau2_within_dl = dl(V, D))
+      wald_fixed = wald(0), tau2_within_dl = dl(V, D),
+      # Q between designs with one design detached (its own effects): QE(cbind(X, D of that design)) - Q within
+      detached_Q_between = setNames(lapply(unique(design_of), function(g) {
+        cols <- which(startsWith(colnames(D), paste0(g, "|")))
+        suppressWarnings(fe_fit(V, cbind(X, D[, cols, drop = FALSE])))$QE - within$QE }), unique(design_of)))
     res$design_by_treatment$wald_random_within = wald(res$design_by_treatment$tau2_within_dl)
     if (!is.null(res$reml)) res$design_by_treatment$wald_random_reml <- wald(res$reml$tau2)
   } else {
