@@ -15,6 +15,13 @@ own effects; the consistency model is the special case where all designs share d
   when that design alone is allowed its own effects; a design whose detachment removes most of Q between designs is
   where the inconsistency sits.
 
+How to read the three tests (measured on synthetic_network(6, 30, share_three_arm=0.25, tau=0, seed=2)'s structure,
+consistent data redrawn 300 times, 5% level): with no heterogeneity the fixed-effect test rejected 4.0% (it is exact),
+the random-effects test with tau within designs 2.3% and the one at the consistency model's REML tau 1.3%; with a true
+tau of 0.2 they rejected 81%, 19% and 0.3%. The fixed-effect test reads heterogeneity as inconsistency; tau within
+designs is estimated from replicated designs only, so with few of them the random-effects test is too liberal; the
+consistency tau absorbs inconsistency, so that test is conservative.
+
 The Bayesian design-by-treatment model (random inconsistency effects per design) is not provided: the frequentist
 global test and the Bayesian node-split and UME model (nma.checks.inconsistency) are what this package reports.
 The net heat plot's matrix is given as a table (`net_heat`), not drawn.

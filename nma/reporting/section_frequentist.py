@@ -122,6 +122,9 @@ def _dbt_words(dbt, T: int) -> tuple[str, tuple[str, ...]]:
             f"{fixed['df']} df: fixed effect chi2 = {fixed['Q']:.2f}, p = {fixed['p_value']:.3g}; random effects "
             f"(tau^2 = {random['tau2']:.3g} from the design-by-treatment model, as netmeta's decomp.design) chi2 = "
             f"{random['Q']:.2f}, p = {random['p_value']:.3g}.")
+    if fixed["p_value"] < 0.05 <= random["p_value"]:
+        text += (" The fixed-effect test rejects and the random-effects one does not: heterogeneity between trials, "
+                 "not only inconsistency between designs, may drive the fixed-effect result.")
     notes = ()
     if random["p_value"] < 0.05:
         notes = (f"ModelWarning: the design-by-treatment global test finds inconsistency between designs (random "
