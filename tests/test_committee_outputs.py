@@ -286,3 +286,32 @@ def test_sensitivity_table_has_one_column_per_prior_the_analysiss_first():
                                      "0 (fixed effect)"]
     assert wide.iloc[2].tolist() == ["tau: posterior SD / prior SD", "0.70", "0.90", ""]
     assert len(wide) == 3                                   # the reference has no row
+
+
+def test_emilia_direct_cell_in_the_previously_treated_os_table_is_its_published_hr_and_ci():
+    """analyses/metastatic_pretreated_os.toml: T-DM1 vs lapatinib + capecitabine is compared by EMILIA alone; its final
+    OS is printed as HR 0.75 (95% CI 0.64 to 0.88) (Dieras et al., Lancet Oncol 2017, via data/evidence.csv's
+    ascopost_dieras2017 row), and the league table's direct cell is exactly that."""
+    from pathlib import Path
+
+    from nma.app.assemble import analysis_network
+    from nma.app.config import load_config
+    from nma.models.exact import direct_estimates
+    from nma.models.spec import ModelSpec
+
+    root = Path(__file__).resolve().parents[1]
+    ev = pd.read_csv(root / "data" / "evidence.csv", dtype=str)
+    row = ev[(ev["trial"] == "EMILIA") & (ev["analysis"] == "final_os") & (ev["source_id"] == "ascopost_dieras2017")
+             & (ev["arm"] == "tdm1")].iloc[0]
+    assert (row["hr"], row["ci_lower"], row["ci_upper"], row["comparator"]) == ("0.75", "0.64", "0.88", "l_cap")
+    cfg = load_config(root / "analyses" / "metastatic_pretreated_os.toml")
+    net = analysis_network(cfg).network
+    spec = ModelSpec.from_config(cfg.model, measure="HR")
+    table = direct_estimates(net, spec, (0.025, 0.5, 0.975)).set_index(["treatment", "comparator"])
+    cell = table.loc[("tdm1", "l_cap")]
+    assert cell["n_studies"] == 1
+    assert np.exp([cell["median"], cell["lower"], cell["upper"]]) == pytest.approx([0.75, 0.64, 0.88], abs=1e-12)
+    from nma.reporting.league import FMT
+
+    assert FMT.format(**dict(zip(("median", "lower", "upper"), np.exp(cell[["median", "lower", "upper"]].to_numpy(float))))
+                      ) == "0.75 (0.64 to 0.88)"                        # the league cell's text, before " [direct]"
