@@ -190,6 +190,11 @@ def report_interrupt(signum: int, args) -> int:
     out = getattr(args, "out", None) or (f"outputs/{Path(config).stem}" if isinstance(config, str) else
                                          "outputs" if config else None)
     where = f" in {out}" if out else ""
+    if isinstance(config, list):   # several analyses: the finished ones stay written
+        print(f"interrupted by {interrupt.Interrupted(signum)}: the analysis being run was stopped and its previous "
+              "outputs are untouched (temporary files removed); the analyses finished before it are written, "
+              "outputs/manifest.json was not updated (nma manifest outputs rebuilds it)", file=sys.stderr)
+        return 128 + signum
     print(f"interrupted by {interrupt.Interrupted(signum)}: the run was stopped, nothing was written, and the previous "
           f"outputs{where} are untouched (temporary files removed)", file=sys.stderr)
     return 128 + signum
