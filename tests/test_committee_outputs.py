@@ -315,3 +315,12 @@ def test_emilia_direct_cell_in_the_previously_treated_os_table_is_its_published_
 
     assert FMT.format(**dict(zip(("median", "lower", "upper"), np.exp(cell[["median", "lower", "upper"]].to_numpy(float))))
                       ) == "0.75 (0.64 to 0.88)"                        # the league cell's text, before " [direct]"
+
+
+def test_ranking_table_prints_sucra_bounds_to_two_decimals_and_probabilities_below_001_as_such():
+    from nma.reporting.report import _table
+
+    p = _Text()
+    p.feed(str(_table(pd.DataFrame({"treatment": ["ptx"], "sucra": [0.87], "sucra_lower": [0.0], "sucra_upper": [1.0],
+                                    "p_best": [0.004], "median_rank": [1.0]}), names=NAMES)))
+    assert p.parts[6:] == ["Pertuzumab + trastuzumab", "0.87", "0.00", "1.00", "<0.01", "1"]

@@ -81,6 +81,8 @@ def _table(df: pd.DataFrame, digits: int = 2, names: dict[str, str] | None = Non
             text = fmt_prob(v) if c in probs and numeric else fmt_cell(names.get(v, v) if isinstance(v, str) else v, digits)
             if c == "r_hat" and numeric and np.isfinite(v):
                 text = f"{float(v):.3f}"     # against the gate of 1.01: "1" or "1.00" would hide 1.004
+            elif str(c).startswith("sucra") and numeric and np.isfinite(v):
+                text = f"{float(v):.2f}"     # a SUCRA bound of exactly 1 is "1.00" beside "0.17", not "1"
             text = keep_interval(text)
             cells.append(f"<td class='num'>{Markup.escape(text)}</td>" if numeric else f"<td>{Markup.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -116,8 +118,8 @@ def league_html(matrix: pd.DataFrame, long: pd.DataFrame, lower_is_better: bool,
     lookup = {(r["row"], r["column"]): r for r in long.to_dict("records")}
     order = list(matrix.index)
     esc = Markup.escape
-    parts = ["<table class='league'><tr><th>row \\ column</th>" + "".join(f"<th>{esc(names.get(t, t))}</th>" for t in order)
-             + "</tr>"]
+    parts = ["<table class='league'><thead><tr><th>row \\ column</th>"
+             + "".join(f"<th>{esc(names.get(t, t))}</th>" for t in order) + "</tr></thead><tbody>"]
     for t in order:
         cells = [f"<th>{esc(names.get(t, t))}</th>"]
         for c in order:
@@ -131,7 +133,7 @@ def league_html(matrix: pd.DataFrame, long: pd.DataFrame, lower_is_better: bool,
             cells.append(f"<td{cls}>" + "<br>".join(esc(keep_interval(x)) for x in str(matrix.loc[t, c]).split("\n"))
                          + "</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
-    return Markup("".join(parts) + "</table>")
+    return Markup("".join(parts) + "</tbody></table>")
 
 
 def characteristics_html(table: pd.DataFrame, flags: pd.DataFrame) -> Markup:
