@@ -67,7 +67,7 @@ class _Text(HTMLParser):
         a = dict(attrs)
         if tag in ("style", "script"):
             self.skip += 1
-        if tag == "section" or (tag == "table" and a.get("class")) or tag == "figure" or tag == "img":
+        if tag in ("section", "table", "figure", "img"):     # every table, classed or not (evidence tables are not)
             self.events.append((tag, a.get("id") or a.get("class") or a.get("alt")))
 
     def handle_endtag(self, tag):
