@@ -13,6 +13,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+#: analyses run side by side, one per core (each MCMC run samples its chains in one thread)
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 ANALYSES := $(basename $(notdir $(wildcard analyses/*.toml)))
 N := $(words $(ANALYSES))
 RUNS := $(ANALYSES:%=outputs/%/run.json)
@@ -59,7 +61,7 @@ outputs/index.html: $(RUNS)
 analyses: $(RUNS)
 
 all: $(VENV)/done ## set up, validate the evidence, and run every analysis in analyses/ into outputs/<name>/
-	@mkdir -p outputs; rm -f outputs/failed.txt; $(MAKE) --no-print-directory -k outputs/check.txt analyses; \
+	@mkdir -p outputs; rm -f outputs/failed.txt; $(MAKE) --no-print-directory -k -j$(JOBS) outputs/check.txt analyses; \
 	if [ ! -s outputs/failed.txt ]; then $(MAKE) --no-print-directory outputs/index.html; else \
 	  $(PY) -c 'from nma.reporting.report import write_index; write_index(__import__("pathlib").Path("outputs"))'; \
 	  $(PY) -m nma manifest outputs; fi; \
