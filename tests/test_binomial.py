@@ -21,7 +21,7 @@ from nma.evidence.evidence import load
 from nma.evidence.selection import Selection, TrialChoice
 from nma.inputs.arms import load_arms
 from nma.models.binomial import binomial_deviance, model_fit
-from nma.models.binomial_pymc import build_binomial_model
+from nma.models.binomial_pymc import build_binomial_model, centred_contrasts
 from nma.models.priors import parse_tau_prior
 from nma.models.spec import ModelSpec
 
@@ -83,25 +83,42 @@ def test_fixed_effect_logp_matches_scipy():
 
 
 def test_random_effects_logp_matches_scipy():
-    """Non-centred delta = theta + tau L z, L the Cholesky factor of [[1, .5], [.5, 1]] in the two 3-arm studies."""
+    """Per study, non-centred (delta = theta + tau L z, z ~ N(0, I)) or centred (delta ~ MVN(theta, tau^2 C) sampled
+    itself), L the Cholesky factor of C = [[1, .5], [.5, 1]] in the two 3-arm studies; the model's density drops the
+    normalising constants of both (log 2 pi, log det C), which the expected value here adds back."""
     net = smoking()
     model = build_binomial_model(net, ModelSpec(effects="random", d_prior_sd=100.0, measure="OR",
                                                 tau_prior=parse_tau_prior("half-normal(0.5)")))
+    centred = centred_contrasts(net)
+    assert 0 < centred.sum() < len(centred)      # both forms occur in this network
     rng = np.random.default_rng(3)
     d, tau, z = np.array([1.1, 0.8, 0.5]), 0.7, rng.standard_normal(26)
     D = dict(zip(net.treatments, np.concatenate([[0.0], d])))
-    L3 = np.linalg.cholesky(np.array([[1.0, 0.5], [0.5, 1.0]]))
-    delta, j = {}, 0
+    C3 = np.array([[1.0, 0.5], [0.5, 1.0]])
+    L3 = np.linalg.cholesky(C3)
+    delta, u, j = {}, np.empty(26), 0
+    expected_prior = 0.0
     for study, g in net.arms.groupby("study", sort=False):
         base, others = g["treatment"].iloc[0], list(g["treatment"].iloc[1:])
-        noise = tau * (L3 @ z[j:j + 2]) if len(others) == 2 else tau * z[j:j + 1]
-        for t, e in zip(others, noise):
-            delta[(study, t)] = D[t] - D[base] + e
-        j += len(others)
+        k = len(others)
+        C, L = (C3, L3) if k == 2 else (np.eye(1), np.eye(1))
+        theta = np.array([D[t] - D[base] for t in others])
+        if centred[j]:
+            value = theta + tau * (L @ z[j:j + k])             # a delta of the right scale, sampled as itself
+            u[j:j + k] = value
+            expected_prior += stats.multivariate_normal(theta, tau ** 2 * C).logpdf(value)
+            expected_prior -= -0.5 * np.log(np.linalg.det(C)) - k / 2 * np.log(2 * np.pi)
+        else:
+            value = theta + tau * (L @ z[j:j + k])
+            u[j:j + k] = z[j:j + k]
+            expected_prior += stats.norm.logpdf(z[j:j + k]).sum() + k / 2 * np.log(2 * np.pi)
+        for t, e in zip(others, value):
+            delta[(study, t)] = e
+        j += k
     mu = np.linspace(-3.0, -1.0, 24)
     m = mu + weighted_shift(net, delta)
-    logp = model.compile_logp(jacobian=False)({"d": d, "m": m, "z": z, "tau_log__": math.log(tau)})
-    expected = scipy_logp(net, d, mu, delta, 100.0) + stats.norm.logpdf(z).sum() + stats.halfnorm.logpdf(tau, scale=0.5)
+    logp = model.compile_logp(jacobian=False)({"d": d, "m": m, "z": u, "tau_log__": math.log(tau)})
+    expected = scipy_logp(net, d, mu, delta, 100.0) + expected_prior + stats.halfnorm.logpdf(tau, scale=0.5)
     assert logp == pytest.approx(expected, abs=atol(net))
 
 
@@ -135,10 +152,14 @@ def test_mixed_evidence_logp_matches_scipy(tmp_path):
     d = np.array([0.6, 0.2, 0.9])                    # b, c, d vs a
     tau, z = 0.4, np.array([0.5, -1.0])
     delta = {("A1", "b"): 0.6 + tau * 0.5, ("A2", "c"): 0.2 - tau * 1.0}
+    theta = np.array([0.6, 0.2])
+    centred = centred_contrasts(net)                  # whichever form each study is sampled in
+    u = np.where(centred == 1, list(delta.values()), z)
+    prior = np.where(centred == 1, stats.norm.logpdf(u, theta, tau), stats.norm.logpdf(z)) + 0.5 * np.log(2 * np.pi)
     mu = np.array([-2.0, -3.5])
     m = mu + weighted_shift(net, delta)
-    logp = model.compile_logp(jacobian=False)({"d": d, "m": m, "z": z, "tau_log__": math.log(tau)})
-    expected = scipy_logp(net, d, mu, delta, 10.0) + stats.norm.logpdf(z).sum() + stats.halfnorm.logpdf(tau, scale=0.5)
+    logp = model.compile_logp(jacobian=False)({"d": d, "m": m, "z": u, "tau_log__": math.log(tau)})
+    expected = scipy_logp(net, d, mu, delta, 10.0) + prior.sum() + stats.halfnorm.logpdf(tau, scale=0.5)
     # C1: b vs c = 0.6 - 0.2; C2: b vs c and d vs c, covariance 0.2^2 off the diagonal, tau^2 x 0.5 between arms
     expected += stats.norm.logpdf(0.3, 0.4, math.sqrt(0.25**2 + tau**2))
     cov = np.array([[0.3**2, 0.2**2], [0.2**2, 0.35**2]]) + tau**2 * np.array([[1, 0.5], [0.5, 1]])

@@ -182,6 +182,30 @@ class ArmNetwork:
         return W / W.sum(1, keepdims=True)
 
     @cached_property
+    def delta_se(self) -> np.ndarray:
+        """Approximate SE of each delta's log-OR from the counts ((r + 0.5) / (n + 1) per arm): a measure of how much
+        a study's data say about its random effects, used to choose its parameterisation, never as data."""
+        r, n = self.arms["r"].to_numpy(float), self.arms["n"].to_numpy(float)
+        p = (r + 0.5) / (n + 1.0)
+        var = 1.0 / (n * p * (1 - p))
+        base = np.flatnonzero(self.is_baseline)[self.study_of_arm]
+        return np.sqrt(var + var[base])[~self.is_baseline]
+
+    def log_odds_ratios(self) -> pd.DataFrame:
+        """The arm-level studies as a contrast table (study, treatment, y, se: log-OR vs the study's baseline arm,
+        0.5 added to every cell of a study with a zero cell; the baseline row's se is its arm's, as in a contrast CSV
+        for a multi-arm trial). An approximation for choosing how to sample, never the model's likelihood."""
+        a = self.arms.reset_index(drop=True)
+        r, n = a["r"].to_numpy(float), a["n"].to_numpy(float)
+        zero = pd.Series((r == 0) | (r == n)).groupby(self.study_of_arm).transform("any").to_numpy()
+        r, n = r + 0.5 * zero, n + 1.0 * zero
+        logit, var = np.log(r / (n - r)), 1 / r + 1 / (n - r)
+        base = np.flatnonzero(self.is_baseline)[self.study_of_arm]
+        y = np.where(self.is_baseline, np.nan, logit - logit[base])
+        se = np.where(self.is_baseline, np.sqrt(var), np.sqrt(var + var[base]))
+        return pd.DataFrame({"study": a["study"], "treatment": a["treatment"], "y": y, "se": se})
+
+    @cached_property
     def contrast_treatment_index(self) -> np.ndarray:
         """Index into `treatments` of the contrast part's treatments (its reference first)."""
         pos = {t: i for i, t in enumerate(self.treatments)}
