@@ -84,7 +84,10 @@ def build_binomial_model(net: ArmNetwork, spec: ModelSpec, design: np.ndarray | 
         if tau is not None:
             # per study, centred (delta sampled itself) where its data pin delta down, non-centred (delta = theta +
             # tau L z) where they do not: `centred` is data, so one compiled model serves every choice
-            c = pm.Data("centred", centred_contrasts(net))
+            # the quick tau is the consistency model's: under a design (node-split, UME, meta-regression) tau can be
+            # much smaller (a covariate explaining the heterogeneity of TSD3's BCG trials diverged centred), so
+            # every study stays non-centred there
+            c = pm.Data("centred", centred_contrasts(net) if design is None else np.zeros(len(net.delta_labels)))
             z = pm.Flat("z", dims=CONTRAST)
             L = pm.Data("delta_cholesky", net.delta_cholesky)
             white = c * pt.dot(pm.Data("delta_cholesky_inverse", np.linalg.inv(net.delta_cholesky)), z - theta) / tau
