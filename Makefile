@@ -8,7 +8,7 @@
 # warnings, from the run.json files) are rebuilt once, last.
 .DEFAULT_GOAL := help
 .SECONDEXPANSION:
-.PHONY: help all check analyses test test-fast bench bench-jags example clean
+.PHONY: help all check analyses test validate test-fast bench bench-jags example clean
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -71,8 +71,11 @@ all: $(VENV)/done ## set up, validate the evidence, and run every analysis in an
 example: $(VENV)/done ## run the example of README "Your own data": examples/own_data/ (HRs and CIs as published)
 	$(PY) -m nma run examples/own_data/analysis.toml --out outputs/example
 
-test: $(VENV)/done ## every test, validation against closed-form and published results included (CI runs this)
-	$(PY) -m pytest -n 2 --dist loadfile
+test: $(VENV)/done ## every test but the long MCMC validations, closed-form and published results included (CI runs this)
+	$(PY) -m pytest -n 2 --dist worksteal -m "not validation"
+
+validate: $(VENV)/done ## the long MCMC validations (tests marked validation), besides `make test`
+	$(PY) -m pytest -m validation
 
 test-fast: $(VENV)/done ## tests that do not run MCMC
 	$(PY) -m pytest -m "not slow"

@@ -243,7 +243,7 @@ def test_by_class_needs_classes():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("coefficients", ["shared", "exchangeable"])
+@pytest.mark.parametrize("coefficients", ["shared", pytest.param("exchangeable", marks=pytest.mark.validation)])
 def test_pymc_regression_agrees_with_the_exact_engine(coefficients):
     """NUTS (4 chains x 1000) on the contrast-level meta-regression agrees with the exact posterior within 4 MCSE
     (every d, beta and their mean, tau, and the coefficient SD when exchangeable)."""
