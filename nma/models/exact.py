@@ -220,17 +220,32 @@ def pairwise_matrix(n_treatments: int) -> tuple[np.ndarray, list[tuple[int, int]
 
 
 def exact_relative_effects(post: ExactPosterior, probs: tuple[float, float, float]) -> pd.DataFrame:
-    """Every ordered pair (treatment vs comparator) on the log scale, from the mixture (no sampling)."""
-    C, pairs = pairwise_matrix(len(post.treatments))
-    m, sd = post.pairwise(pairs)
-    s = post.summarise(C, probs, pieces=(m, sd))
+    """Every ordered pair (treatment vs comparator) on the log scale, from the mixture (no sampling).
+
+    With equal-tailed probabilities (lower = 1 - upper, median 0.5) each unordered pair is solved once: j vs i is
+    the mirror image of i vs j (mean, median and bounds negated and swapped), which halves the quantile inversions
+    (3,540 ordered pairs at T = 60)."""
     t = post.treatments
-    out = pd.DataFrame({"treatment": [t[i] for i, _ in pairs], "comparator": [t[j] for _, j in pairs],
-                        "mean": s["mean"], "sd": s["sd"], "lower": s[probs[0]], "median": s[probs[1]], "upper": s[probs[2]]})
+    C, pairs = pairwise_matrix(len(t))
+    symmetric = abs(probs[0] + probs[2] - 1) < 1e-12 and abs(probs[1] - 0.5) < 1e-12
+    half = [(i, j) for i, j in pairs if i > j] if symmetric else pairs
+    m, sd = post.pairwise(half)
+    s = post.summarise(C, probs, pieces=(m, sd))
+    cols = {"mean": s["mean"], "sd": s["sd"], "lower": s[probs[0]], "median": s[probs[1]], "upper": s[probs[2]]}
     if post.cdf_u is not None:  # random effects: a new trial adds N(0, tau^2) at each node
         p = post.summarise(C, (probs[0], probs[2]), pieces=(m, np.sqrt(sd**2 + post.tau[:, None] ** 2)))
-        out["pred_lower"], out["pred_upper"] = p[probs[0]], p[probs[2]]
-    return out
+        cols["pred_lower"], cols["pred_upper"] = p[probs[0]], p[probs[2]]
+    if symmetric:
+        mirror = {"mean": "mean", "sd": "sd", "lower": "upper", "median": "median", "upper": "lower",
+                  "pred_lower": "pred_upper", "pred_upper": "pred_lower"}
+        row = {pair: k for k, pair in enumerate(half)}
+        full = {}
+        for name, values in cols.items():
+            sign = 1.0 if name == "sd" else -1.0
+            full[name] = np.array([values[row[(i, j)]] if (i, j) in row else sign * cols[mirror[name]][row[(j, i)]]
+                                   for i, j in pairs])
+        cols = full
+    return pd.DataFrame({"treatment": [t[i] for i, _ in pairs], "comparator": [t[j] for _, j in pairs], **cols})
 
 
 #: The rule behind every direct estimate (the league table's direct triangle, node-split's direct rows), for captions.
