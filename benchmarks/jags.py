@@ -4,7 +4,9 @@ Both sides are timed as a whole process from the shell's point of view (interpre
 adapting, sampling and, for nma, writing every output of `nma run`): JAGS through the NICE DSU TSD2 programs of
 the reference harness (../shared/reference: `run_jags_binomial.R`, `run_jags.R`), nma through `nma run` with the
 model checks switched off. Min ESS is over every d and tau (coda's effectiveSize for JAGS; ArviZ bulk ESS for
-nma). nma runs twice per network: first with an empty compile cache (cold), then again (warm: the compiled
+nma). Networks: TSD4 smoking (binomial RE; also with its model checks on), a seeded binomial network of 150
+three-arm studies (the scale target), and the harness's synthetic contrast network T=12, S=40 (engine = "mcmc").
+nma runs twice per network: first with an empty compile cache (cold), then again (warm: the compiled
 sampler is loaded from the persistent cache, as on every run after the first on a machine).
 
 Needs R with rjags, coda and jsonlite, and JAGS (Debian: r-base-core jags r-cran-rjags r-cran-coda r-cran-jsonlite).
@@ -42,10 +44,10 @@ def timed(cmd: list[str], **kw) -> float:
     return time.perf_counter() - t
 
 
-def jags_binomial(ref: Path, tmp: Path) -> dict:
-    out = tmp / "jags_binomial.json"
-    s = timed(["Rscript", str(ref / "run_jags_binomial.R"), "--data", str(SMOKING), "--out", str(out), "--ref",
-               "no_contact", "--tau-prior", "halfnormal:0.5", "--d-prior-sd", "10", "--chains", str(CHAINS),
+def jags_binomial(ref: Path, tmp: Path, arms: Path = SMOKING, reference: str = "no_contact") -> dict:
+    out = tmp / f"jags_{arms.stem}.json"
+    s = timed(["Rscript", str(ref / "run_jags_binomial.R"), "--data", str(arms), "--out", str(out), "--ref",
+               reference, "--tau-prior", "halfnormal:0.5", "--d-prior-sd", "10", "--chains", str(CHAINS),
                "--adapt", str(TUNE), "--burnin", str(TUNE), "--iter", str(DRAWS)])
     res = json.loads(out.read_text())
     return {"seconds": s, "min_ess": float(res["min_ess"])}
@@ -62,8 +64,28 @@ def nma_run(config: str, tmp: Path, name: str, cache: Path) -> dict:
     return {"seconds": s, "min_ess": float(keep["ess_bulk"].min()), "timings": timings}
 
 
-def binomial_config(checks: bool) -> str:
-    return (f'[data]\narms = "{SMOKING}"\n[model]\nreference = "no_contact"\neffects = "random"\nd_prior_sd = 10\n'
+def three_arm_binomial(tmp: Path, n_studies: int = 150, n_treatments: int = 6, tau: float = 0.3, seed: int = 5) -> Path:
+    """A seeded arm-level network of three-arm trials (treatments drawn at random, the lowest-numbered arm the
+    baseline), 50 to 300 patients per arm, baseline risk around 25%, random effects with the given tau."""
+    rng = np.random.default_rng(seed)
+    d = np.concatenate([[0.0], rng.normal(0, 0.4, n_treatments - 1)])
+    rows = []
+    for i in range(n_studies):
+        arms = np.sort(rng.choice(n_treatments, 3, replace=False))
+        mu = rng.normal(-1.1, 0.5)
+        cov = tau ** 2 * (np.full((2, 2), 0.5) + 0.5 * np.eye(2))
+        delta = rng.multivariate_normal(d[arms[1:]] - d[arms[0]], cov)
+        for a, eta in zip(arms, np.concatenate([[mu], mu + delta])):
+            n = int(rng.integers(50, 301))
+            rows.append({"study": f"S{i + 1:03d}", "treatment": f"t{a}", "r": int(rng.binomial(n, 1 / (1 + np.exp(-eta)))),
+                         "n": n})
+    path = tmp / f"binomial_{n_studies}x3.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def binomial_config(checks: bool, arms: Path = SMOKING, reference: str = "no_contact") -> str:
+    return (f'[data]\narms = "{arms}"\n[model]\nreference = "{reference}"\neffects = "random"\nd_prior_sd = 10\n'
             f'tau_prior = "half-normal(0.5)"\nchecks = {str(checks).lower()}\n'
             f'[sampler]\nseed = 1\nchains = {CHAINS}\ntune = {TUNE}\ndraws = {DRAWS}\n')
 
@@ -109,6 +131,12 @@ def main() -> None:
         checked = nma_run(binomial_config(True), tmp, "smoking_checks", cache)
         rows.append({"network": "TSD4 smoking, binomial RE (24 studies, 50 arms)", "jags": jags, "nma_cold": cold,
                      "nma_warm": warm, "nma_with_checks": checked})
+        big = three_arm_binomial(tmp)
+        jags = jags_binomial(ref, tmp, big, "t0")
+        cold = nma_run(binomial_config(False, big, "t0"), tmp, "binomial150_cold", cache)
+        warm = nma_run(binomial_config(False, big, "t0"), tmp, "binomial150_warm", cache)
+        rows.append({"network": "synthetic binomial RE, 150 three-arm studies, 6 treatments", "jags": jags,
+                     "nma_cold": cold, "nma_warm": warm})
         harness, ours = synthetic(ref, tmp, 12, 40)
         jags = jags_contrast(ref, tmp, harness)
         cfg = (f'[data]\ncontrasts = "{ours}"\n[model]\nreference = "{jags["reference"]}"\neffects = "random"\n'
