@@ -76,8 +76,15 @@ def _upper(pairs: pd.DataFrame, order: list[str]) -> pd.DataFrame:
 
 
 def _bayes_tau(d) -> float | None:
+    """The posterior median of tau as the report's heterogeneity table gives it (exact where the engine is), so the
+    report states one number; the draws' median otherwise."""
     tau = getattr(d, "tau_draws", None)
-    return None if tau is None or d.spec.effects == "fixed" else float(np.median(tau))
+    if tau is None or d.spec.effects == "fixed":
+        return None
+    het = getattr(d, "het", None)
+    if isinstance(het, pd.DataFrame) and "median" in het and (het.get("parameter") == "tau").any():
+        return float(het.loc[het["parameter"] == "tau", "median"].iloc[0])
+    return float(np.median(tau))
 
 
 def comparison_words(d, fit: FrequentistFit, pairs: pd.DataFrame, names: dict[str, str], fallback: str) -> str:
