@@ -92,15 +92,18 @@ def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     return fig, fig.add_subplot()
 
 
-def _effect_axis(ax: Axes, measure: Measure, ticks: tuple[float, ...] = RATIO_TICKS) -> None:
-    """The x axis of an effect: a dashed line at no effect; for a ratio, a log scale with plain tick labels."""
-    ax.axvline(measure.null, color="grey", ls="--")
+def _effect_axis(ax: Axes, measure: Measure, ticks: tuple[float, ...] = RATIO_TICKS, axis: str = "x") -> None:
+    """The axis (x or y) of an effect: a dashed line at no effect; for a ratio, a log scale with plain tick labels
+    at `ticks` within the data's range (the range kept as it was)."""
+    (ax.axvline if axis == "x" else ax.axhline)(measure.null, color="grey", ls="--")
     if measure.is_ratio:
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        lo, hi = ax.get_xlim()
-        ax.set_xticks([t for t in ticks if lo <= t <= hi])
+        getattr(ax, f"set_{axis}scale")("log")
+        scale = getattr(ax, f"{axis}axis")
+        scale.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        scale.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        lo, hi = getattr(ax, f"get_{axis}lim")()
+        getattr(ax, f"set_{axis}ticks")([t for t in ticks if lo <= t <= hi])
+        getattr(ax, f"set_{axis}lim")(lo, hi)
 
 
 def _scale_note(measure: Measure) -> str:

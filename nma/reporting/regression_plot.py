@@ -17,7 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from nma.core.measures import Measure
-from nma.reporting.plots import RATIO_TICKS, STYLE
+from nma.reporting.plots import RATIO_TICKS, STYLE, _effect_axis
 
 #: Points along the observed covariate range at which the fitted line is evaluated.
 GRID = 21
@@ -84,14 +84,7 @@ def effect_vs_covariate(post, values: dict, measure: Measure, labels: dict[str, 
                        alpha=0.7, edgecolor="black", lw=0.5, zorder=3)
             for xv, yv, s in zip(xs, pairs.loc[sel, "y"], pairs.loc[sel, "study"]):
                 ax.annotate(s, (xv, float(measure.to_shown(yv))), fontsize=7, xytext=(4, 3), textcoords="offset points")
-            ax.axhline(measure.null, color="grey", ls="--", lw=0.8)
-            if measure.is_ratio:
-                ax.set_yscale("log")
-                ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-                ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-                lo, hi = ax.get_ylim()
-                ax.set_yticks([v for v in RATIO_TICKS if lo <= v <= hi])
-                ax.set_ylim(lo, hi)
+            _effect_axis(ax, measure, RATIO_TICKS, axis="y")
             ax.set_title(f"{name(t)}\nvs {name(b)}", fontsize=9)
             ax.set_xlabel(covariate_label or post.model.covariate_columns[0].split("=")[0], fontsize=9)
             ax.set_ylabel(f"{measure.code}{' (log scale)' if measure.is_ratio else ''}", fontsize=9)
