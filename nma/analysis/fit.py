@@ -211,7 +211,8 @@ class Fit:
         try:
             with warnings.catch_warnings(record=True):
                 warnings.simplefilter("always")
-                loo = loo_summary(self.idata)
+                post = self._groups["posterior"]
+                loo = loo_summary(self._log_likelihood["y"].to_numpy(), [v.to_numpy() for v in post.data_vars.values()])
             if loo["n_pareto_k_above_0.7"]:
                 notes.append(Note(f"PSIS-LOO: {loo['n_pareto_k_above_0.7']} stud(ies) with Pareto k > 0.7 (max "
                                   f"{loo['max_pareto_k']:.2f}); LOO is unreliable for them (see fit.csv)"))
@@ -280,21 +281,44 @@ class Fit:
 
     # ---- ArviZ ------------------------------------------------------------------------------------
     @cached_property
+    def _log_likelihood(self):
+        """The `log_likelihood` group: ``y`` over (chain, draw, study), each study's pointwise log-likelihood."""
+        import xarray as xr
+
+        post = self._groups_of_engine["posterior"]
+        ll = self.family.log_likelihood(self.network, self.posterior)
+        n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+        ll = ll[: n_chain * n_draw].reshape(n_chain, n_draw, -1)
+        return xr.Dataset({"y": (("chain", "draw", STUDY), ll)},
+                          coords={"chain": post["chain"].values, "draw": post["draw"].values,
+                                  STUDY: [str(s) for s in self.network.studies]})
+
+    @cached_property
+    def _groups_of_engine(self) -> dict:
+        """The engine's own groups (the sampler's InferenceData, or the exact draws' posterior), in their order."""
+        idata = self.posterior.idata
+        if idata is None:
+            return {"posterior": self.posterior.posterior_dataset()}
+        return {g: idata[g] for g in idata.groups() if g != "log_likelihood"}
+
+    @cached_property
+    def _groups(self) -> dict:
+        """The groups of `idata` as xarray Datasets, in its order: what posterior.nc holds. Fit.save writes these,
+        so a run on the exact engine never imports ArviZ (1.5 s)."""
+        if self.posterior.idata is None:
+            return {**self._groups_of_engine, "log_likelihood": self._log_likelihood}
+        return {g: self.idata[g] for g in self.idata.groups()}
+
+    @cached_property
     def idata(self):
         """ArviZ InferenceData: ``posterior`` (``d`` over treatment, ``tau``; the sampler's other variables under MCMC),
         ``log_likelihood`` (``y`` over study: each study's pointwise log-likelihood), MCMC ``sample_stats``."""
-        import xarray as xr
+        import arviz as az
 
-        idata = self.posterior.idata if self.posterior.idata is not None else self.posterior.to_idata()
-        ll = self.family.log_likelihood(self.network, self.posterior)
-        n_chain, n_draw = idata["posterior"].sizes["chain"], idata["posterior"].sizes["draw"]
-        ll = ll[: n_chain * n_draw].reshape(n_chain, n_draw, -1)
-        ds = xr.Dataset({"y": (("chain", "draw", STUDY), ll)},
-                        coords={"chain": idata["posterior"]["chain"].values, "draw": idata["posterior"]["draw"].values,
-                                STUDY: [str(s) for s in self.network.studies]})
+        idata = self.posterior.idata if self.posterior.idata is not None else az.InferenceData(**self._groups_of_engine)
         if "log_likelihood" in idata.groups():
             del idata["log_likelihood"]
-        idata.add_groups(log_likelihood=ds)
+        idata.add_groups(log_likelihood=self._log_likelihood)
         return idata
 
     def _known(self, treatment: str, argument: str) -> None:

@@ -12,9 +12,20 @@ import pandas as pd
 from nma.errors import warnings_text
 
 
-def write_outputs(outdir: Path, tables: dict[str, pd.DataFrame], idata, run_info: dict, notes: list[str],
+def write_netcdf(groups: dict, path: Path) -> None:
+    """Each xarray Dataset of `groups` as a NetCDF group of `path`, as `InferenceData.to_netcdf(engine="h5netcdf")`
+    writes them (the same groups, order and zlib compression), without importing ArviZ."""
+    mode = "w"
+    for name, data in groups.items():
+        encoding = {var: {"zlib": True} for var, values in data.variables.items() if values.dtype.kind in "biufcS"}
+        data.to_netcdf(str(path), mode=mode, group=f"//{name}", engine="h5netcdf", encoding=encoding)
+        mode = "a"
+
+
+def write_outputs(outdir: Path, tables: dict[str, pd.DataFrame], groups: dict, run_info: dict, notes: list[str],
                   extra=None) -> None:
-    """Write everything into a temporary sibling folder, then swap it into place in one rename.
+    """Write everything into a temporary sibling folder, then swap it into place in one rename; `groups`: the
+    posterior's xarray Datasets by group name (posterior.nc).
 
     Any failure or signal before the swap removes the temporary folder and leaves the previous outputs as they
     were; the swap itself (two renames) runs with SIGINT/SIGTERM held back, so it happens whole or not at all.
@@ -33,7 +44,7 @@ def write_outputs(outdir: Path, tables: dict[str, pd.DataFrame], idata, run_info
         for name, table in tables.items():
             table.to_csv(tmp / name, index=False, lineterminator="\n")
         pause("write")
-        idata.to_netcdf(str(tmp / "posterior.nc"), engine="h5netcdf")
+        write_netcdf(groups, tmp / "posterior.nc")
         (tmp / "warnings.txt").write_text(warnings_text(notes), encoding="utf-8")
         if extra is not None:
             extra(tmp)

@@ -123,8 +123,8 @@ def save_fit(fit, outdir: str | Path, options: ReportOptions | None = None, prov
         "package_sha256": package_hash(),
         "python": sys.version.split()[0],
     }
-    idata = fit.idata
-    idata["posterior"].attrs.update(nma_version=__version__, nma_config=json.dumps(provenance.config, sort_keys=True),
+    groups = fit._groups   # xarray Datasets by group: no ArviZ import on the exact engine
+    groups["posterior"].attrs.update(nma_version=__version__, nma_config=json.dumps(provenance.config, sort_keys=True),
                                     nma_seed=sampler.seed, nma_input_hash=run_info["input_hash"], nma_engine=fit.engine,
                                     nma_converged=int(fit.converged))
     run_info["fit"] = fit._model_fit[1]
@@ -143,10 +143,10 @@ def save_fit(fit, outdir: str | Path, options: ReportOptions | None = None, prov
     if timings is not None:
         run_info["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}
     extra = Deliverables(cfg=options, network=network, spec=spec, rel=rel, rank_table=rank_table, het=het, fixed=fixed,
-                         draws=post.all_treatment_draws(), tau_draws=post.flat_tau(), idata=idata, diag=post.diagnostics,
+                         draws=post.all_treatment_draws(), tau_draws=post.flat_tau(), idata=groups, diag=post.diagnostics,
                          divergences=post.divergences, notes=tuple(notes), selection_log=tuple(provenance.selection_log),
                          sources=provenance.sources, treatments_meta=provenance.treatments, converged=fit.converged,
                          run_info=run_info, engine=fit.engine, fit=fit_csv, checks=checks,
                          posterior=post)
-    write_outputs(outdir, tables, idata, run_info, notes, extra=extra.write)
+    write_outputs(outdir, tables, groups, run_info, notes, extra=extra.write)
     return outdir
