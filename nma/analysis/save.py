@@ -143,7 +143,7 @@ def save_fit(fit, outdir: str | Path, options: ReportOptions | None = None, prov
     if timings is not None:
         run_info["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}
     extra = Deliverables(cfg=options, network=network, spec=spec, rel=rel, rank_table=rank_table, het=het, fixed=fixed,
-                         draws=post.all_treatment_draws(), tau_draws=post.flat_tau(), idata=groups, diag=post.diagnostics,
+                         draws=post.all_treatment_draws(), tau_draws=post.flat_tau(), groups=groups, diag=post.diagnostics,
                          divergences=post.divergences, notes=tuple(notes), selection_log=tuple(provenance.selection_log),
                          sources=provenance.sources, treatments_meta=provenance.treatments, converged=fit.converged,
                          run_info=run_info, engine=fit.engine, fit=fit_csv, checks=checks,

@@ -138,7 +138,7 @@ class Deliverables:
     fixed: pd.DataFrame | None
     draws: np.ndarray             # (n, T), reference column of zeros first
     tau_draws: np.ndarray | None
-    idata: dict                   # the posterior's xarray Datasets by group (Fit._groups): posterior, log_likelihood, ...
+    groups: dict                  # the posterior's xarray Datasets by group (Fit._groups): posterior, log_likelihood, ...
     diag: pd.DataFrame | None
     divergences: int
     notes: tuple[str, ...]
@@ -251,7 +251,7 @@ class Deliverables:
     def _write_draws(self, path: Path) -> None:
         """Posterior draws of every basic parameter (log-HR, or log-OR for binary data, vs the reference) and tau,
         for economic models; the scale is in run.json (spec.measure)."""
-        post = self.idata["posterior"]
+        post = self.groups["posterior"]
         n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
         frame = pd.DataFrame({"chain": np.repeat(np.arange(n_chain), n_draw), "draw": np.tile(np.arange(n_draw), n_chain)})
         d = post["d"].transpose("chain", "draw", TREATMENT).to_numpy().reshape(n_chain * n_draw, -1)
@@ -293,7 +293,7 @@ class Deliverables:
             names = ["d"] + (["tau"] if self.tau_draws is not None else [])
             # at most PLOT_DRAWS draws per chain, evenly spaced: the same picture as every draw, in a fraction of
             # the time to draw and write (20,000 draws made these two figures 5 s of a 7 s run's writing)
-            shown = self.idata["posterior"][names]
+            shown = self.groups["posterior"][names]
             shown = shown.thin({"draw": max(1, -(-shown.sizes["draw"] // PLOT_DRAWS))})
             images["trace"] = save(plots.trace_plot(shown, names), folder / "trace")
             images["rank plot"] = save(plots.rank_plot(shown, names), folder / "rank")
